@@ -1,0 +1,10 @@
+"""``python -m keras_seg [train|predict|export] ...``"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter quiet
+
+from keras_seg.cli import main  # noqa: E402
+
+sys.exit(main())

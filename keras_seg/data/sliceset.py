@@ -1,0 +1,55 @@
+"""In-memory slices grouped into volumes: what every data reader produces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class SliceSet:
+    """Decoded, normalised slices with their volume membership.
+
+    Attributes:
+        images: float32 (N, H, W, C), already normalised.
+        masks: uint8 (N, H, W, 1): 0/1 for binary tasks, class ids for multi-class;
+            ``None`` for unlabelled data.
+        volume_ids: (N,) str, the volume (patient) each slice belongs to.
+        slice_index: (N,) int, position of the slice in its volume (1-based).
+        weights: optional float32 (N, H, W, 1) per-pixel weights (0 = ignored pixel).
+        names: optional (N,) str, a display name per slice (e.g. the image file stem).
+    """
+
+    images: np.ndarray
+    masks: np.ndarray | None
+    volume_ids: np.ndarray
+    slice_index: np.ndarray
+    weights: np.ndarray | None = None
+    names: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.volume_ids = np.asarray(self.volume_ids).astype(str)
+        self.slice_index = np.asarray(self.slice_index, dtype=np.int64)
+        if self.names is None:
+            self.names = np.array([f"{v}_{k}" for v, k in
+                                   zip(self.volume_ids, self.slice_index, strict=True)])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def volumes(self) -> list[str]:
+        """Distinct volume ids in order of first appearance."""
+        return list(dict.fromkeys(self.volume_ids.tolist()))
+
+    def subset(self, index: np.ndarray) -> SliceSet:
+        """The slices at ``index`` (an int or bool array), as a new SliceSet."""
+        def take(a):
+            return None if a is None else a[index]
+        return SliceSet(self.images[index], take(self.masks), self.volume_ids[index],
+                        self.slice_index[index], take(self.weights), take(self.names))
+
+    def select_volumes(self, volumes) -> SliceSet:
+        """The slices of the given volumes, in their original order."""
+        return self.subset(np.isin(self.volume_ids, list(volumes)))
