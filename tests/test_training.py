@@ -1,0 +1,107 @@
+"""Training reliability: crash-safe resume, the NaN guard, the per-volume-DSC checkpoint."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import yaml
+
+from keras_seg import config as config_lib
+from keras_seg import training
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = {"model": {"name": "unet", "filters": 4, "depth": 3},
+        "data": {"image_size": 64}, "training": {"batch_size": 32}}
+
+
+def _tiny_config(tmp_path, **training_overrides):
+    overrides = {**TINY, "training": {**TINY["training"], **training_overrides},
+                 "output": str(tmp_path / "run")}
+    return config_lib.resolve(None, overrides)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_every_epoch_once(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "epochs": 4}}))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "train.py", "--config", str(cfg), "--output", str(run)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run / training.LAST_STATE
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert 2 <= done < 4
+    assert not (run / "summary.json").exists()
+
+    resumed = subprocess.run([sys.executable, "train.py", "--resume", "--output", str(run)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == 4
+    assert summary["best_val_dsc"] == pytest.approx(history["val_dsc"].max())
+    assert summary["best_epoch"] == int(history.loc[history["val_dsc"].idxmax(), "epoch"])
+    keras.models.load_model(run / "best.keras")
+
+
+def test_resume_without_checkpoint_is_a_user_error(tmp_path):
+    config = _tiny_config(tmp_path, resume=True)
+    with pytest.raises(training.UserError, match="no checkpoint to resume"):
+        training.train(config)
+
+
+def test_nan_guard_stops_at_the_first_bad_batch_and_keeps_best(tmp_path, monkeypatch):
+    """Epoch 1 trains on finite data; epoch 2 feeds NaN images from its first batch."""
+    real_make_dataset = training.make_dataset
+    epochs_started = []
+
+    def poisoned_make_dataset(data, batch_size, *, training, **kwargs):
+        ds = real_make_dataset(data, batch_size, training=training, **kwargs)
+        if not training:
+            return ds
+
+        def batches():
+            epochs_started.append(1)
+            for x, y in ds:
+                yield (x * np.nan if len(epochs_started) >= 2 else x), y
+        return tf.data.Dataset.from_generator(batches, output_signature=ds.element_spec)
+
+    monkeypatch.setattr(training, "make_dataset", poisoned_make_dataset)
+    config = _tiny_config(tmp_path, epochs=3)
+    with pytest.raises(training.TrainingDiverged, match="epoch 2, batch 1"):
+        training.train(config)
+    run = pathlib.Path(config["output"])
+    summary = json.loads((run / "summary.json").read_text())
+    assert "epoch 2, batch 1" in summary["stopped"] and summary["best_epoch"] == 1
+    best = keras.models.load_model(run / "best.keras")
+    assert all(np.isfinite(w).all() for w in best.get_weights())
+    state = json.loads((run / training.LAST_STATE).read_text())
+    assert state["epochs_done"] == 1  # the diverged epoch is never checkpointed for resume
+
+
+def test_explicit_validation_volumes(tmp_path):
+    config = _tiny_config(tmp_path, epochs=1)
+    config["data"]["val_volume_ids"] = ["synthetic_000", "synthetic_005"]
+    summary = training.train(config)
+    assert summary["data"]["val_volumes"] == 2 and summary["data"]["val_slices"] == 16
+    assert set(summary["val_dsc_per_volume"]) == {"synthetic_000", "synthetic_005"}
+    saved = yaml.safe_load((pathlib.Path(config["output"]) / "config.yaml").read_text())
+    assert saved["data"]["val_volume_ids"] == ["synthetic_000", "synthetic_005"]
+    assert os.path.isfile(os.path.join(config["output"], "saved_model", "saved_model.pb"))
