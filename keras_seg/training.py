@@ -113,7 +113,7 @@ def build_model(config: dict, channels: int, check_size: bool = True) -> keras.M
             keras.backend.clear_session()
         return get_model(name, input_shape=(None, None, channels), **options)
     except (ValueError, TypeError) as e:
-        raise UserError(f"model '{name}': {e}") from None
+        raise UserError(str(e).splitlines()[0]) from None
 
 
 def build_loss(config: dict) -> keras.losses.Loss:
@@ -307,7 +307,7 @@ def train(config: dict) -> dict:
         "data": {"train_volumes": len(train_set.volumes), "val_volumes": len(val_set.volumes),
                  "train_slices": len(train_set), "val_slices": len(val_set)},
         "model": config["model"]["name"], "loss": config["loss"]["name"],
-        "parameters": int(model.count_params()),
+        "parameters": int(sum(keras.ops.size(w) for w in model.trainable_weights)),
     }
     if guard.where is not None:
         summary["stopped"] = (f"non-finite loss at epoch {guard.where[0]}, batch "
