@@ -140,7 +140,8 @@ def resolve(config_file: str | None = None, overrides: dict | None = None) -> di
 
     Raises:
         UserError: unreadable file, unknown section / key / name / option, or a bad value;
-            the message names the file (or the flags) and lists the valid choices.
+            the message starts with the file's path when the file is at fault, names the
+            key or value, and lists the valid choices.
     """
     config = copy.deepcopy(DEFAULTS)
     if config_file:
@@ -264,6 +265,14 @@ def _val_volumes(key: str, value):
     return value
 
 
+def _augment(key: str, value):
+    """true, false or a mapping of settings, checked by the pipeline's own rules."""
+    from keras_seg.data import augment
+
+    augment.settings(value)
+    return value
+
+
 def _typed(types: tuple[type, ...], expected: str):
     def check(key: str, value):
         if not isinstance(value, types):
@@ -278,7 +287,7 @@ _CHECKS = {
     "data.image_size": _int(1),
     "data.val_volumes": _val_volumes,
     "data.split_seed": _int(),
-    "data.augment": _typed((bool, dict), "true, false or a mapping of augmentation settings"),
+    "data.augment": _augment,
     "data.options": _typed((dict,), "a mapping of reader options"),
     "data.val_volume_ids": _typed((list, type(None)), "a list of volume ids"),
     "training.epochs": _int(1),

@@ -1,10 +1,25 @@
-"""Export a trained model as a TensorFlow SavedModel that serves probabilities."""
+"""Trained models in files: load a ``.keras`` model, export it as a SavedModel (or ONNX).
+
+The SavedModel has one ``serve`` signature, float32 ``[batch, H, W, C]`` -> probabilities of the
+final output (batch and spatial sizes free), and a variable collection ``stride``: the network's
+total downsampling factor, which H and W must be multiples of (``predict`` pads to it).
+"""
 
 from __future__ import annotations
+
+import os
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_seg.data.padding import pad_to_multiple
+from keras_seg.errors import UserError
+
+SAVED_MODEL_FORMATS = ("saved_model", "onnx")
+ONNX_FILE = "model.onnx"
+# Assumed for SavedModels written without a recorded stride: any U-Net of depth <= 5 fits.
+FALLBACK_STRIDE = 32
 
 
 def final_output(outputs):
@@ -12,11 +27,42 @@ def final_output(outputs):
     return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
 
 
+def load_keras_model(path: str) -> keras.Model:
+    """Load a ``.keras`` model (safe mode on); a missing or unreadable file is a UserError."""
+    if not os.path.isfile(path):
+        raise UserError(f"model file not found: {path}")
+    try:
+        return keras.models.load_model(path)
+    except Exception as e:  # Keras raises many types for a bad file; all mean "unreadable"
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot load model {path}: {reason}") from None
+
+
+def network_stride(model: keras.Model, probe_size: int = 1024) -> int:
+    """The total downsampling factor of ``model``: input sizes must be multiples of it.
+
+    Found symbolically (no computation): the input size divided by the smallest spatial size
+    among the layer outputs for a ``probe_size`` square input.
+    """
+    outputs = []
+    for layer in model.layers:
+        try:
+            outputs += [t for t in keras.tree.flatten(layer.output) if len(t.shape) == 4]
+        except (AttributeError, ValueError):  # a layer called more than once has no .output
+            continue
+    probe = keras.Model(model.inputs, outputs)
+    channels = model.inputs[0].shape[-1]
+    specs = keras.tree.flatten(
+        probe.compute_output_spec(keras.KerasTensor((1, probe_size, probe_size, channels))))
+    return probe_size // min(int(s.shape[1]) for s in specs)
+
+
 def export_saved_model(model: keras.Model, path: str) -> None:
     """Write ``model`` to ``path`` as a SavedModel with one ``serve`` signature.
 
-    ``serve`` takes float32 ``[batch, H, W, C]`` (batch and spatial sizes free) and returns
-    the probabilities of the model's final output.
+    ``serve`` takes float32 ``[batch, H, W, C]`` (batch and spatial sizes free, H and W
+    multiples of the recorded ``stride``) and returns the probabilities of the model's final
+    output.
     """
     channels = model.inputs[0].shape[-1]
     archive = keras.export.ExportArchive()
@@ -26,6 +72,8 @@ def export_saved_model(model: keras.Model, path: str) -> None:
         fn=lambda x: final_output(model(x, training=False)),
         input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)],
     )
+    stride = tf.Variable(network_stride(model), dtype=tf.int32, trainable=False)
+    archive.add_variable_collection("stride", [stride])
     archive.write_out(path, verbose=False)
 
 
@@ -34,11 +82,35 @@ def load_saved_model(path: str):
 
     Keep the returned object alive while using ``serve``: it owns the variables.
     """
-    return tf.saved_model.load(path)
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise UserError(f"not a SavedModel directory (no saved_model.pb): {path}")
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # TensorFlow raises several types for a damaged directory
+        raise UserError(f"cannot load SavedModel {path}: {str(e).splitlines()[0]}") from None
+    if not hasattr(loaded, "serve"):
+        raise UserError(f"SavedModel {path} has no `serve` signature")
+    return loaded
+
+
+def saved_model_channels(loaded) -> int:
+    """The channel count the ``serve`` signature of a loaded SavedModel takes."""
+    return int(loaded.serve.input_signature[0].shape[-1])
+
+
+def saved_model_stride(loaded) -> int:
+    """The stride recorded by ``export_saved_model``, else :data:`FALLBACK_STRIDE`."""
+    if hasattr(loaded, "stride"):
+        return int(loaded.stride[0].numpy())
+    return FALLBACK_STRIDE
 
 
 def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float = 1e-5) -> float:
-    """Reload the SavedModel and return its max abs difference to ``model`` on ``sample``."""
+    """Reload the SavedModel and return its max abs difference to ``model`` on ``sample``.
+
+    ``sample`` (N, H, W, C) may have any size: it is zero-padded to the network's stride.
+    """
+    sample, _ = pad_to_multiple(np.asarray(sample, np.float32), network_stride(model))
     loaded = load_saved_model(path)
     served = np.asarray(loaded.serve(tf.constant(sample, tf.float32)))
     expected = np.asarray(final_output(model(sample, training=False)))
@@ -46,3 +118,53 @@ def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float 
     if diff > atol:
         raise RuntimeError(f"exported model differs from the Keras model by {diff:.3g}")
     return diff
+
+
+def export_onnx(model: keras.Model, path: str, opset: int = 17) -> None:
+    """Write ``model``'s final output as an ONNX graph (input ``image``, float32 NHWC).
+
+    Needs the optional ``tf2onnx`` converter; without it this is a UserError saying so.
+    """
+    try:
+        import tf2onnx
+    except ImportError:
+        raise UserError("--format onnx needs the tf2onnx converter, which is not installed "
+                        "(pip install tf2onnx); the SavedModel format needs nothing more") from None
+    channels = model.inputs[0].shape[-1]
+    spec = (tf.TensorSpec([None, None, None, channels], tf.float32, name="image"),)
+    serve = tf.function(lambda image: final_output(model(image, training=False)))
+    tf2onnx.convert.from_function(serve, input_signature=spec, opset=opset, output_path=path)
+
+
+def export(model_path: str, output: str, fmt: str = "saved_model",
+           sample_size: int | None = None) -> str:
+    """Export the ``.keras`` model at ``model_path`` into the directory ``output``.
+
+    The SavedModel is checked by reloading it and comparing its ``serve`` output with the Keras
+    model on a random batch of two images of the model's input size, or, for a size-free model,
+    ``sample_size`` squares (default: twice the stride). A progress bar follows the steps.
+
+    Returns:
+        The path written: ``output`` (SavedModel) or ``output/model.onnx``.
+    """
+    if fmt not in SAVED_MODEL_FORMATS:
+        raise UserError(f"unknown export format '{fmt}'; valid: {', '.join(SAVED_MODEL_FORMATS)}")
+    progress = keras.utils.Progbar(3, unit_name="step")
+    model = load_keras_model(model_path)
+    progress.update(1)
+    os.makedirs(output, exist_ok=True)
+    if fmt == "onnx":
+        target = os.path.join(output, ONNX_FILE)
+        export_onnx(model, target)
+        progress.update(3, finalize=True)
+        return target
+    export_saved_model(model, output)
+    progress.update(2)
+    height, width, channels = model.inputs[0].shape[1:]
+    if height is None or width is None:
+        height = width = sample_size or 2 * network_stride(model)
+    sample = np.random.default_rng(0).standard_normal(
+        (2, height, width, channels)).astype(np.float32)
+    check_export(model, output, sample)
+    progress.update(3, finalize=True)
+    return output

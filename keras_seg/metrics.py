@@ -51,3 +51,29 @@ def mean_per_volume_dsc(pred: np.ndarray, truth: np.ndarray, volume_ids,
     """Mean over volumes of the per-volume DSC."""
     return float(np.mean(list(per_volume_dsc(pred, truth, volume_ids, threshold,
                                              weights).values())))
+
+
+def class_slice_sums(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5,
+                     weights: np.ndarray | None = None) -> np.ndarray:
+    """Per-slice, per-foreground-class (intersection, predicted, true) counts, (N, C, 3).
+
+    A single-channel ``pred`` (probabilities) gives C = 1, as ``keras_seg.metrics.slice_sums``.
+    A K-channel ``pred`` (softmax, K > 1) gives C = K - 1: class ``c`` is predicted where the
+    argmax is ``c``; ``truth`` holds class ids (N, H, W, 1) or is one-hot (N, H, W, K).
+    Pixels of weight 0 are ignored.
+    """
+    pred = np.asarray(pred)
+    if pred.shape[-1] == 1:
+        return slice_sums(pred, truth, threshold, weights)[:, None, :]
+    num_classes = pred.shape[-1]
+    truth = np.asarray(truth)
+    truth_ids = np.argmax(truth, -1) if truth.shape[-1] == num_classes else truth[..., 0]
+    pred_ids = np.argmax(pred, -1)
+    return np.stack([slice_sums(pred_ids == c, truth_ids == c, 0.5, weights)
+                     for c in range(1, num_classes)], axis=1)
+
+
+def per_volume_class_dsc(sums: np.ndarray, volume_ids) -> dict[str, float]:
+    """DSC per volume, averaged over classes, from per-slice class counts (N, C, 3)."""
+    per_class = [per_volume_dsc_from_sums(sums[:, c], volume_ids) for c in range(sums.shape[1])]
+    return {v: float(np.mean([scores[v] for scores in per_class])) for v in per_class[0]}

@@ -7,6 +7,7 @@ import datetime
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 
@@ -15,7 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 import losses
-from callbacks import BestDSCCheckpoint, save_atomically
+from callbacks import BestDSCCheckpoint, TensorBoardImages, choose_slices, find_lr, save_atomically
 from keras_seg import config as config_lib
 from keras_seg import data as data_lib
 from keras_seg.data.pipeline import make_dataset
@@ -247,6 +248,8 @@ def train(config: dict) -> dict:
     os.makedirs(run_dir, exist_ok=True)
     keras.utils.set_random_seed(tcfg["seed"])
 
+    if not resume:  # refuse a bad model name, option or image size before loading data
+        build_model(config, channels=1)
     data = data_lib.load(dcfg["name"], dcfg["dir"], dcfg["image_size"], seed=tcfg["seed"],
                          **dcfg["options"])
     train_set, val_set = _split(data, dcfg)
@@ -256,33 +259,51 @@ def train(config: dict) -> dict:
 
     loss = build_loss(config)
     channels = data.images.shape[-1]
-    if not resume:
-        build_model(config, channels)  # refuses a bad model or size before anything is built
     steps_per_epoch = math.ceil(len(train_set) / tcfg["batch_size"])
     with precision_policy(bool(tcfg["mixed_precision"])), strategy.scope():
         if resume:
             model = keras.models.load_model(os.path.join(out, LAST_CHECKPOINT))
         else:
             model = build_model(config, channels, check_size=False)
-            n_out = output_count(model)
-            model.compile(optimizer=build_optimizer(tcfg, steps_per_epoch),
-                          loss=[loss] * n_out if n_out > 1 else loss,
-                          loss_weights=deep_supervision_weights(n_out) if n_out > 1 else None,
-                          jit_compile=bool(tcfg["jit"]))
         n_out = output_count(model)
         train_ds = make_dataset(train_set, tcfg["batch_size"], training=True,
                                 seed=tcfg["seed"] + initial_epoch,
                                 augment=dcfg["augment"], num_outputs=n_out)
         val_ds = make_dataset(val_set, tcfg["batch_size"], training=False, num_outputs=n_out)
-        if tcfg["distribute"] == "multi_worker":
+        multi_worker = tcfg["distribute"] == "multi_worker"
+        if not resume:
+            compile_args = dict(
+                loss=[loss] * n_out if n_out > 1 else loss,
+                loss_weights=deep_supervision_weights(n_out) if n_out > 1 else None,
+                jit_compile=bool(tcfg["jit"]))
+            if tcfg["find_lr"]:
+                # The sweep sets the rate batch by batch, so it runs with a constant-rate
+                # optimizer; the model is compiled afresh for training below.
+                model.compile(optimizer=build_optimizer({**tcfg, "schedule": "constant"},
+                                                        steps_per_epoch), **compile_args)
+                if multi_worker:
+                    adapt_to_multi_worker(model, train_ds)
+                sweep = find_lr(model, train_ds, run_dir,
+                                verbose=1 if sys.stdout.isatty() else 2)
+                print(f"lr finder: suggested learning rate {sweep['suggested_lr']:.3g} "
+                      f"(smoothed-loss minimum at {sweep['min_loss_lr']:.3g}); see "
+                      f"{os.path.join(out, 'lr_finder.png')}")
+                if not tcfg.get("find_lr_then_train"):
+                    return {"suggested_lr": sweep["suggested_lr"],
+                            "lr_finder": os.path.join(out, "lr_finder.json")}
+                tcfg = {**tcfg, "lr": sweep["suggested_lr"]}
+            model.compile(optimizer=build_optimizer(tcfg, steps_per_epoch), **compile_args)
+        if multi_worker:
             adapt_to_multi_worker(model, train_ds)
         checkpoint = BestDSCCheckpoint(val_ds, val_set.volume_ids,
-                                       os.path.join(run_dir, "best.keras"), verbose=int(chief))
+                                       os.path.join(run_dir, "best.keras"), verbose=int(chief),
+                                       eager_predict=multi_worker)
         if state is not None and state["best_epoch"] is not None:
             checkpoint.best, checkpoint.best_epoch = state["best_val_dsc"], state["best_epoch"] - 1
         history_path = os.path.join(run_dir, "history.csv")
         if resume:
             _trim_history(history_path, initial_epoch)
+        shown = choose_slices(val_set.masks, val_set.volume_ids, count=4)
         guard = NaNGuard()
         fit_callbacks = [checkpoint, LearningRateLogger()]
         if tcfg.get("schedule") == "plateau":
@@ -291,12 +312,16 @@ def train(config: dict) -> dict:
         fit_callbacks += [
             HistoryCSV(history_path, append=resume),
             keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False),
+            TensorBoardImages(val_set.images[shown], val_set.masks[shown],
+                              os.path.join(run_dir, "tensorboard"), every=10,
+                              names=val_set.names[shown]),
             guard, LastCheckpoint(run_dir, checkpoint)]
         model.fit(train_ds, validation_data=val_ds, epochs=tcfg["epochs"],
                   initial_epoch=initial_epoch, shuffle=False,
                   verbose=1 if sys.stdout.isatty() else 2,
                   callbacks=fit_callbacks)
     if not chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
         return {}
     history = pd.read_csv(history_path) if os.path.isfile(history_path) else pd.DataFrame()
     summary = {
@@ -308,6 +333,7 @@ def train(config: dict) -> dict:
                  "train_slices": len(train_set), "val_slices": len(val_set)},
         "model": config["model"]["name"], "loss": config["loss"]["name"],
         "parameters": int(sum(keras.ops.size(w) for w in model.trainable_weights)),
+        "lr": float(tcfg["lr"]),
     }
     if guard.where is not None:
         summary["stopped"] = (f"non-finite loss at epoch {guard.where[0]}, batch "

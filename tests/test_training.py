@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +60,36 @@ def test_kill_9_then_resume_gives_every_epoch_once(tmp_path):
     assert summary["best_val_dsc"] == pytest.approx(history["val_dsc"].max())
     assert summary["best_epoch"] == int(history.loc[history["val_dsc"].idxmax(), "epoch"])
     keras.models.load_model(run / "best.keras")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_train_and_only_the_chief_writes(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "epochs": 1}}))
+    run = tmp_path / "run"
+    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, "train.py", "--config", str(cfg), "--output", str(run),
+             "--distribute", "multi_worker"], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert procs[0].returncode == 0, outputs[0][-3000:]
+    assert "best val_dsc" in outputs[0] and "saving" in outputs[0]
+    assert "saving" not in outputs[1]  # the second worker writes nothing of the run
+    keras.models.load_model(run / "best.keras")
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == [1]
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 1
 
 
 def test_resume_without_checkpoint_is_a_user_error(tmp_path):

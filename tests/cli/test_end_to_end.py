@@ -1,0 +1,109 @@
+"""The whole workflow from the command line: `python train.py`, then predict and export its run.
+
+Training runs in a fresh interpreter (as a user runs it); predict and export call the same CLI
+entry point in-process on the run it wrote.
+"""
+
+import csv
+import json
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from keras_seg import cli
+from keras_seg.data import synthetic
+from keras_seg.export import load_saved_model
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    config = out / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": "unet", "filters": 4, "depth": 3}}))
+    cmd = [sys.executable, "train.py", "--config", str(config), "--image-size", "32",
+           "--data-option", "num_volumes=12", "--data-option", "slices_per_volume=6",
+           "--epochs", "2", "--batch-size", "32", "--output", str(out / "run")]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / "run"
+
+
+def test_run_directory_files(run_dir):
+    for name in ("config.yaml", "best.keras", "history.csv", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "saved_model" / "saved_model.pb").is_file()
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_history_and_summary_agree(run_dir):
+    history = pd.read_csv(run_dir / "history.csv")
+    assert {"epoch", "loss", "val_loss", "val_dsc", "lr"} <= set(history.columns)
+    assert history["epoch"].tolist() == [1, 2]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs_run"] == 2
+    assert summary["best_val_dsc"] == pytest.approx(history["val_dsc"].max())
+    assert summary["best_epoch"] == int(history.loc[history["val_dsc"].idxmax(), "epoch"])
+    # 12 synthetic volumes x 6 slices, 4 validation volumes.
+    assert summary["data"] == {"train_volumes": 8, "val_volumes": 4,
+                               "train_slices": 48, "val_slices": 24}
+
+
+def test_config_is_resolved_and_records_the_split(run_dir):
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["model"] == {"name": "unet", "filters": 4, "depth": 3}
+    assert config["data"]["image_size"] == 32 and config["training"]["epochs"] == 2
+    assert config["data"]["options"] == {"num_volumes": 12, "slices_per_volume": 6}
+    assert len(config["data"]["val_volume_ids"]) == 4
+
+
+def test_saved_model_serves_the_probabilities_of_best_keras(run_dir):
+    images = synthetic.generate(num_volumes=1, slices_per_volume=3, image_size=32).images
+    model = keras.models.load_model(run_dir / "best.keras")
+    expected = np.asarray(model(images, training=False))
+    loaded = load_saved_model(str(run_dir / "saved_model"))
+    served = np.asarray(loaded.serve(images))
+    assert served.shape == (3, 32, 32, 1)
+    assert served.min() >= 0.0 and served.max() <= 1.0
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def test_predict_takes_the_data_and_size_from_the_run(run_dir, tmp_path):
+    status = cli.main(["predict", "--model", str(run_dir / "best.keras"), "--output",
+                       str(tmp_path), "--data-option", "num_volumes=2",
+                       "--data-option", "slices_per_volume=3"])
+    assert status == 0
+    data = synthetic.generate(num_volumes=2, slices_per_volume=3, image_size=32)
+    model = keras.models.load_model(run_dir / "best.keras")
+    pred = np.asarray(model(data.images, training=False))[..., 0] > 0.5
+    truth = data.masks[..., 0] > 0
+    with open(tmp_path / "per_volume_dsc.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["volume"] for r in rows] == data.volumes
+    for row in rows:
+        v = data.volume_ids == row["volume"]
+        total = pred[v].sum() + truth[v].sum()
+        expected = 1.0 if total == 0 else 2 * (pred[v] & truth[v]).sum() / total
+        assert float(row["dsc"]) == pytest.approx(expected, abs=1e-12)
+    with Image.open(tmp_path / "overlays" / "synthetic_000_1.png") as png:
+        assert png.size == (32, 32)  # the run's training size
+
+
+def test_export_command_writes_a_checked_saved_model(run_dir, tmp_path):
+    assert cli.main(["export", "--model", str(run_dir / "best.keras"), "--output",
+                     str(tmp_path / "sm")]) == 0
+    model = keras.models.load_model(run_dir / "best.keras")
+    loaded = load_saved_model(str(tmp_path / "sm"))
+    assert int(loaded.stride[0]) == 8
+    for batch in (1, 4):
+        x = np.random.default_rng(batch).standard_normal((batch, 24, 40, 3)).astype(np.float32)
+        np.testing.assert_allclose(np.asarray(loaded.serve(x)),
+                                   np.asarray(model(x, training=False)), atol=1e-5)
