@@ -55,6 +55,7 @@ DEFAULTS: dict = {
         "jit": False,
         "distribute": "none",
         "find_lr": False,
+        "find_lr_then_train": False,
         "resume": False,
     },
     "output": None,
@@ -300,5 +301,6 @@ _CHECKS = {
     "training.jit": _bool,
     "training.distribute": _one_of(DISTRIBUTE),
     "training.find_lr": _bool,
+    "training.find_lr_then_train": _bool,
     "training.resume": _bool,
 }

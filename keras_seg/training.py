@@ -288,7 +288,7 @@ def train(config: dict) -> dict:
                 print(f"lr finder: suggested learning rate {sweep['suggested_lr']:.3g} "
                       f"(smoothed-loss minimum at {sweep['min_loss_lr']:.3g}); see "
                       f"{os.path.join(out, 'lr_finder.png')}")
-                if not tcfg.get("find_lr_then_train"):
+                if not tcfg["find_lr_then_train"]:
                     return {"suggested_lr": sweep["suggested_lr"],
                             "lr_finder": os.path.join(out, "lr_finder.json")}
                 tcfg = {**tcfg, "lr": sweep["suggested_lr"]}
