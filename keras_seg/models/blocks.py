@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_seg.models.bilinear_upsampling import BilinearUpSampling2D
+
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 UPSAMPLING_MODES = ("transpose", "bilinear")
@@ -126,12 +128,13 @@ def upsample(x, filters: int, mode: str, name: str):
     """Double the spatial size and project to ``filters`` channels.
 
     ``"transpose"``: Conv2DTranspose 2x2, stride 2, with bias (layer ``{name}_upconv``).
-    ``"bilinear"``: bilinear UpSampling2D (``{name}_upsample``) then a 1x1 conv with bias
+    ``"bilinear"``: :class:`BilinearUpSampling2D` (``{name}_upsample``; the values of Keras'
+    bilinear UpSampling2D, but exportable with free spatial sizes) then a 1x1 conv with bias
     (``{name}_proj``), so both modes feed the decoder the same channel count.
     """
     if mode == "transpose":
         return keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"{name}_upconv")(x)
-    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_upsample")(x)
+    x = BilinearUpSampling2D(name=f"{name}_upsample")(x)
     return keras.layers.Conv2D(filters, 1, name=f"{name}_proj")(x)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_seg.models import MODEL_NAMES, get_model
+from keras_seg.models.bilinear_upsampling import BilinearUpSampling2D
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_refuses_bad_option_values(name, option, value, message):
 def test_bilinear_upsampling_and_dropout(small_options, name):
     model = get_model(name, upsampling="bilinear", dropout=0.5, **small_options[name])
     layer_types = {type(layer) for layer in model.layers}
-    assert keras.layers.UpSampling2D in layer_types
+    assert BilinearUpSampling2D in layer_types
     assert keras.layers.Conv2DTranspose not in layer_types
     assert keras.layers.Dropout in layer_types
     x = _images(1, 32, 32, 3)
