@@ -43,6 +43,8 @@ DEFAULTS: dict = {
         "augment": True,
         "options": {},
         "val_volume_ids": None,
+        "folds": None,
+        "fold": 0,
     },
     "training": {
         "epochs": 12,
@@ -226,6 +228,10 @@ def _int(minimum: int | None = None):
     return check
 
 
+def _optional_folds(key: str, value):
+    return None if value is None else _int(2)(key, value)
+
+
 def _positive_float(key: str, value):
     if isinstance(value, str):
         try:
@@ -291,6 +297,8 @@ _CHECKS = {
     "data.augment": _augment,
     "data.options": _typed((dict,), "a mapping of reader options"),
     "data.val_volume_ids": _typed((list, type(None)), "a list of volume ids"),
+    "data.folds": _optional_folds,
+    "data.fold": _int(0),
     "training.epochs": _int(1),
     "training.batch_size": _int(1),
     "training.lr": _positive_float,

@@ -19,6 +19,7 @@ import losses
 from callbacks import BestDSCCheckpoint, TensorBoardImages, choose_slices, find_lr, save_atomically
 from keras_seg import config as config_lib
 from keras_seg import data as data_lib
+from keras_seg.data.padding import pad_to_multiple
 from keras_seg.data.pipeline import make_dataset
 from keras_seg.errors import UserError
 from keras_seg.export import check_export, export_saved_model
@@ -215,15 +216,15 @@ def _trim_history(path: str, epochs_done: int) -> None:
 
 
 def _split(data: data_lib.SliceSet, dcfg: dict):
-    """(train, val): the configured ``val_volume_ids`` if given, else a seeded draw."""
-    chosen = dcfg.get("val_volume_ids")
-    if not chosen:
-        return data_lib.split_by_volume(data, dcfg["val_volumes"], dcfg["split_seed"])
-    unknown = sorted(set(chosen) - set(data.volumes))
-    if unknown:
-        raise UserError(f"data.val_volume_ids: no volume named {', '.join(unknown)} in the data")
-    rest = [v for v in data.volumes if v not in set(chosen)]
-    return data.select_volumes(rest), data.select_volumes(chosen)
+    """(train, val): the configured ``val_volume_ids``, else fold ``fold`` of ``folds``, else a
+    seeded draw of ``val_volumes``."""
+    if dcfg.get("val_volume_ids"):
+        val = list(dcfg["val_volume_ids"])
+    elif dcfg.get("folds"):
+        val = data_lib.kfold_volumes(data.volumes, dcfg["folds"], dcfg["fold"], dcfg["split_seed"])
+    else:
+        val = dcfg["val_volumes"]
+    return data_lib.split_by_volume(data, val, dcfg["split_seed"])
 
 
 def train(config: dict) -> dict:
@@ -312,7 +313,8 @@ def train(config: dict) -> dict:
         fit_callbacks += [
             HistoryCSV(history_path, append=resume),
             keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False),
-            TensorBoardImages(val_set.images[shown], val_set.masks[shown],
+            TensorBoardImages(pad_to_multiple(val_set.images[shown])[0],
+                              pad_to_multiple(val_set.masks[shown])[0],
                               os.path.join(run_dir, "tensorboard"), every=10,
                               names=val_set.names[shown]),
             guard, LastCheckpoint(run_dir, checkpoint)]

@@ -136,3 +136,15 @@ def test_explicit_validation_volumes(tmp_path):
     saved = yaml.safe_load((pathlib.Path(config["output"]) / "config.yaml").read_text())
     assert saved["data"]["val_volume_ids"] == ["synthetic_000", "synthetic_005"]
     assert os.path.isfile(os.path.join(config["output"], "saved_model", "saved_model.pb"))
+
+
+def test_kfold_config_selects_disjoint_folds_covering_every_volume():
+    from keras_seg.data import synthetic
+
+    data = synthetic.generate(num_volumes=9, slices_per_volume=2, image_size=32)
+    dcfg = config_lib.resolve(None, {"data": {"folds": 3}})["data"]
+    vals = [training._split(data, {**dcfg, "fold": k})[1].volumes for k in range(3)]
+    assert [len(v) for v in vals] == [3, 3, 3]
+    assert sorted(sum(vals, [])) == sorted(data.volumes)
+    train, val = training._split(data, {**dcfg, "fold": 1})
+    assert not set(train.volumes) & set(val.volumes) and len(train) + len(val) == len(data)

@@ -19,6 +19,9 @@ class SliceSet:
         slice_index: (N,) int, position of the slice in its volume (1-based).
         weights: optional float32 (N, H, W, 1) per-pixel weights (0 = ignored pixel).
         names: optional (N,) str, a display name per slice (e.g. the image file stem).
+        patch_size: when set, the images keep their native size, training uses random
+            patches of this side and evaluation uses whole images padded to the network
+            stride (see keras_seg.data.pipeline); None: train on whole images.
     """
 
     images: np.ndarray
@@ -27,6 +30,7 @@ class SliceSet:
     slice_index: np.ndarray
     weights: np.ndarray | None = None
     names: np.ndarray | None = None
+    patch_size: int | None = None
 
     def __post_init__(self) -> None:
         self.volume_ids = np.asarray(self.volume_ids).astype(str)
@@ -48,7 +52,8 @@ class SliceSet:
         def take(a):
             return None if a is None else a[index]
         return SliceSet(self.images[index], take(self.masks), self.volume_ids[index],
-                        self.slice_index[index], take(self.weights), take(self.names))
+                        self.slice_index[index], take(self.weights), take(self.names),
+                        self.patch_size)
 
     def select_volumes(self, volumes) -> SliceSet:
         """The slices of the given volumes, in their original order."""

@@ -1,4 +1,4 @@
-"""Split slices into training and validation sets by whole volumes."""
+"""Split slices into training and validation sets by whole volumes, never by slice."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def choose_val_volumes(volumes: list[str], val_volumes: int | float, seed: int) 
 
     Args:
         volumes: all volume ids.
-        val_volumes: a count (int >= 1) or a fraction in (0, 1).
-        seed: seed of the draw; the same seed and volumes give the same choice.
+        val_volumes: a count (int >= 1) or a fraction in (0, 1), rounded to a count.
+        seed: seed of the draw; the same seed and volumes give the same choice, whatever
+            their order.
 
     Returns:
         The sorted validation volume ids.
@@ -29,9 +30,40 @@ def choose_val_volumes(volumes: list[str], val_volumes: int | float, seed: int) 
     return sorted(rng.choice(sorted(volumes), size=count, replace=False).tolist())
 
 
-def split_by_volume(data: SliceSet, val_volumes: int | float, seed: int
+def kfold_volumes(volumes: list[str], k: int, fold: int, seed: int) -> list[str]:
+    """The validation volumes of fold ``fold`` of a seeded ``k``-fold split.
+
+    The volumes are shuffled once with ``seed`` and cut into ``k`` folds whose sizes differ by
+    at most one; folds 0..k-1 are disjoint and together hold every volume.
+
+    Returns:
+        The sorted validation volume ids of that fold.
+    """
+    n = len(volumes)
+    if not (isinstance(k, int) and 2 <= k <= n):
+        raise UserError(f"k-fold needs 2 <= k <= {n} (the number of volumes), got k={k}")
+    if not (isinstance(fold, int) and 0 <= fold < k):
+        raise UserError(f"fold must be an integer in 0..{k - 1}, got {fold}")
+    order = np.random.default_rng(seed).permutation(sorted(volumes))
+    return sorted(np.array_split(order, k)[fold].tolist())
+
+
+def split_by_volume(data: SliceSet, val_volumes: int | float | list[str], seed: int
                     ) -> tuple[SliceSet, SliceSet]:
-    """Split ``data`` into (train, val) so that no volume is on both sides."""
-    val = choose_val_volumes(data.volumes, val_volumes, seed)
+    """Split ``data`` into (train, val) so that no volume is on both sides.
+
+    Args:
+        data: the slices.
+        val_volumes: a count or fraction for :func:`choose_val_volumes`, or the list of
+            validation volume ids itself (e.g. from :func:`kfold_volumes`).
+        seed: seed of the draw.
+    """
+    if isinstance(val_volumes, (list, tuple)):
+        val = list(val_volumes)
+        unknown = sorted(set(val) - set(data.volumes))
+        if unknown:
+            raise UserError(f"validation volume '{unknown[0]}' is not in the data")
+    else:
+        val = choose_val_volumes(data.volumes, val_volumes, seed)
     is_val = np.isin(data.volume_ids, val)
     return data.subset(~is_val), data.subset(is_val)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_seg.data.sliceset import SliceSet
+from keras_seg.errors import UserError
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, scale: int) -> np.ndarray:
@@ -120,3 +121,12 @@ def generate(num_volumes: int = 24, slices_per_volume: int = 8, image_size: int 
                              slices_per_volume),
         slice_index=np.tile(np.arange(1, slices_per_volume + 1), num_volumes),
     )
+
+
+def load(data_dir: str | None = None, image_size: int | None = None, seed: int = 0, *,
+         num_volumes: int = 24, slices_per_volume: int = 8) -> SliceSet:
+    """The synthetic set as a data set: no folder; ``image_size`` defaults to 128."""
+    if data_dir is not None:
+        raise UserError(f"the synthetic data set reads no folder, but --data-dir {data_dir} "
+                        "was given")
+    return generate(num_volumes, slices_per_volume, image_size or 128, seed)

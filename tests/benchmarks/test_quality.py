@@ -1,0 +1,83 @@
+"""benchmarks/quality.py: fold splitting, scoring helpers and the JSON lines of a tiny run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str):
+    """Import ``benchmarks/<name>.py`` (the folder is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+quality = load("quality")
+
+
+def test_pixel_error_counts_wrong_pixels_and_skips_ignored_ones():
+    prob = np.array([[0.9, 0.2], [0.6, 0.4]])
+    truth = np.array([[1, 1], [0, 0]])  # wrong: (0, 1) and (1, 0)
+    assert quality.pixel_error(prob, truth) == 0.5
+    weights = np.array([[1, 0], [1, 1]])  # the wrong (0, 1) is ignored: 1 of 3
+    assert quality.pixel_error(prob, truth, weights) == pytest.approx(1 / 3)
+
+
+def test_fold_volumes_are_disjoint_balanced_and_cover_every_volume():
+    volumes = [f"v{i}" for i in range(7)]
+    folds = quality.fold_volumes(volumes, 3, seed=42)
+    assert sorted(len(f) for f in folds) == [2, 2, 3]
+    assert sorted(v for f in folds for v in f) == volumes  # each volume in exactly one fold
+    assert quality.fold_volumes(list(reversed(volumes)), 3, seed=42) == folds  # order-free
+
+
+def test_epochs_to_reach_and_mean_curve():
+    assert quality.epochs_to_reach([0.1, 0.5, 0.4, 0.7], 0.5) == 2
+    assert quality.epochs_to_reach([0.1, 0.5], 0.8) is None
+    assert quality.mean_curve([[0.2, 0.4, 0.9], [0.4, 0.6]]) == pytest.approx([0.3, 0.5])
+
+
+def test_parse_set_nests_keys_and_reads_yaml_values():
+    assert quality.parse_set(["training.lr=1e-3", "loss.batch=true", "data.augment.flip=false",
+                              "model.name=unet"]) == {
+        "training": {"lr": 0.001}, "loss": {"batch": True},
+        "data": {"augment": {"flip": False}}, "model": {"name": "unet"}}
+
+
+def test_cross_validation_on_synthetic_writes_one_line_per_fold(tmp_path, capsys):
+    out = tmp_path / "q"
+    argv = ["--config", "configs/synthetic.yaml", "--folds", "3", "--max-folds", "1",
+            "--epochs", "2", "--image-size", "32", "--output", str(out), "--reach", "0", "2",
+            "--set", "model.filters=4", "--set", "model.depth=2", "--set", "training.batch_size=4",
+            "--set", "data.options={num_volumes: 6, slices_per_volume: 2}"]
+    assert quality.main(argv) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{")]
+    saved = [json.loads(line) for line in (out / "quality.jsonl").read_text().splitlines()]
+    assert printed == saved and [r["fold"] for r in saved] == [0, "all"]
+    row, total = saved
+    run = out / "fold0"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    # 6 synthetic volumes in 3 folds: fold 0 holds out 2, the ones training validated on
+    assert len(row["val_volumes"]) == 2
+    assert sorted(config["data"]["val_volume_ids"]) == row["val_volumes"]
+    curve = pd.read_csv(run / "history.csv")["val_dsc"].tolist()
+    assert row["val_dsc_curve"] == pytest.approx(curve) and row["epochs"] == 2
+    assert row["final_val_dsc"] == pytest.approx(curve[-1])
+    assert row["best_val_dsc"] == pytest.approx(max(curve))
+    # re-scoring best.keras on the held-out volumes reproduces the checkpoint's score
+    assert row["best_model_dsc"] == pytest.approx(row["best_val_dsc"], abs=1e-6)
+    assert 0.0 <= row["pixel_error"] <= 1.0
+    assert total["best_val_dsc"] == row["best_val_dsc"] and total["folds_run"] == 1
+    assert total["val_dsc_curve"] == pytest.approx(curve)
+    assert total["epochs_to_reach"] == {"0.0": 1, "2.0": None}

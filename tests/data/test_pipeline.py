@@ -1,0 +1,128 @@
+"""The tf.data pipeline: epochs, seeds, validation order, weights, padding, patches."""
+
+import numpy as np
+import pytest
+
+from keras_seg.data import SliceSet
+from keras_seg.data.padding import unpad
+from keras_seg.data.pipeline import foreground_positions, make_dataset
+from keras_seg.errors import UserError
+
+
+def _indexed(n=10, size=32, weights=False, patch_size=None, masks=True):
+    """Slice i holds the value i in every image pixel; its mask is a block at row i."""
+    images = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None, None],
+                             (n, size, size, 2)).copy()
+    mask = np.zeros((n, size, size, 1), np.uint8)
+    for i in range(n):
+        mask[i, i % size, :4] = 1
+    w = np.ones((n, size, size, 1), np.float32) if weights else None
+    if weights:
+        w[:, :, -3:] = 0
+    return SliceSet(images, mask if masks else None, np.arange(n).astype(str),
+                    np.ones(n), weights=w, patch_size=patch_size)
+
+
+def _epoch(ds):
+    return [tuple(np.asarray(t) for t in batch) for batch in ds]
+
+
+def test_each_slice_once_per_epoch_shuffled_and_reshuffled():
+    data = _indexed(10)
+    ds = make_dataset(data, 4, training=True, seed=1, augment=False)
+    first, second = _epoch(ds), _epoch(ds)
+    for epoch in (first, second):
+        assert [len(b[0]) for b in epoch] == [4, 4, 2]
+        order = np.concatenate([b[0][:, 0, 0, 0] for b in epoch]).astype(int)
+        assert sorted(order) == list(range(10))
+        for x, y in epoch:  # each image still comes with its own mask
+            for image, mask in zip(x, y, strict=True):
+                np.testing.assert_array_equal(mask, data.masks[int(image[0, 0, 0])])
+    assert not np.array_equal(first[0][0], second[0][0])
+    assert not np.array_equal(first[0][0][:, 0, 0, 0], np.arange(4))
+
+
+def test_same_seed_same_stream_other_seed_differs():
+    data = _indexed(12, size=32)
+    runs = [_epoch(make_dataset(data, 4, training=True, seed=s)) for s in (7, 7, 8)]
+    for a, b in zip(runs[0], runs[1], strict=True):
+        for ta, tb in zip(a, b, strict=True):
+            np.testing.assert_array_equal(ta, tb)
+    assert not all(np.array_equal(a[0], c[0]) for a, c in zip(runs[0], runs[2], strict=True))
+
+
+def test_validation_keeps_order_and_values():
+    data = _indexed(10)
+    batches = _epoch(make_dataset(data, 4, training=False))
+    assert [len(b) for b in batches] == [2, 2, 2]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), data.images)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), data.masks)
+    assert batches[0][1].dtype == np.float32
+
+
+def test_weights_make_triples_in_training_and_validation():
+    data = _indexed(6, weights=True)
+    for training in (True, False):
+        batch = next(iter(make_dataset(data, 3, training=training, augment=False)))
+        assert len(batch) == 3 and batch[2].shape == (3, 32, 32, 1)
+        assert np.asarray(batch[2])[:, :, -3:].sum() == 0
+
+
+def test_whole_images_are_padded_to_the_stride_with_zero_weight():
+    data = _indexed(3, size=20)
+    x, y, w = _epoch(make_dataset(data, 3, training=False, pad_multiple=16))[0]
+    assert x.shape == (3, 32, 32, 2) and w.shape == (3, 32, 32, 1)
+    assert w[:, :20, :20].all() and w.sum() == 3 * 20 * 20
+    np.testing.assert_array_equal(unpad(x, 20, 20), data.images)
+    np.testing.assert_array_equal(unpad(y, 20, 20), data.masks)
+
+
+def test_patches_shapes_counts_and_whole_image_validation():
+    data = _indexed(3, size=40, patch_size=16, weights=True)
+    train = _epoch(make_dataset(data, 4, training=True, seed=0))
+    assert sum(len(b[0]) for b in train) == 3 * round(40 * 40 / 16 ** 2)  # 6 per image
+    assert all(b[0].shape[1:] == (16, 16, 2) and len(b) == 3 for b in train)
+    val = _epoch(make_dataset(data, 4, training=False))
+    # Whole images padded to 64x64; a batch holds no more pixels than a training batch.
+    assert [b[0].shape for b in val] == [(1, 64, 64, 2)] * 3
+    np.testing.assert_array_equal(val[1][2][0, 40:], 0)
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.0])
+def test_foreground_oversampling(fraction):
+    n, size = 4, 64
+    images = np.zeros((n, size, size, 1), np.float32)
+    masks = np.zeros((n, size, size, 1), np.uint8)
+    masks[:, 50:54, 6:10] = 1  # a small object: 0.4 % of each image
+    data = SliceSet(images, masks, np.arange(n).astype(str), np.ones(n), patch_size=16)
+    batches = _epoch(make_dataset(data, 8, training=True, seed=0, augment=False,
+                                  foreground_fraction=fraction, patches_per_image=20))
+    with_fg = np.mean([y.any() for b in batches for y in b[1]])
+    if fraction == 1.0:
+        assert with_fg == 1.0
+    else:
+        assert with_fg < 0.3  # a uniform patch holds the object about 1 time in 10
+
+
+def test_foreground_positions_by_hand():
+    masks = np.zeros((3, 2, 3, 1), np.uint8)
+    masks[0, 0, 1] = masks[0, 1, 2] = masks[2, 1, 0] = 1
+    positions, start, count = foreground_positions(masks)
+    assert count.tolist() == [2, 0, 1] and start.tolist() == [0, 2, 2]
+    assert positions[:3].tolist() == [1, 5, 3]
+    capped = foreground_positions(np.ones((1, 10, 10, 1), np.uint8), limit=7, seed=0)
+    assert capped[2].tolist() == [7] and len(set(capped[0][:7].tolist())) == 7
+
+
+def test_deep_supervision_repeats_the_target():
+    x, y = next(iter(make_dataset(_indexed(4), 4, training=True, num_outputs=3)))
+    assert isinstance(y, tuple) and len(y) == 3
+    np.testing.assert_array_equal(y[0], y[2])
+
+
+def test_unlabelled_data_evaluates_to_images_only_and_cannot_train():
+    data = _indexed(4, masks=False)
+    batch = next(iter(make_dataset(data, 4, training=False)))
+    np.testing.assert_array_equal(batch, data.images)
+    with pytest.raises(UserError, match="no masks"):
+        make_dataset(data, 4, training=True)
