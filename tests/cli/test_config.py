@@ -34,9 +34,8 @@ def test_every_shipped_config_is_valid(path):
     assert resolved["data"]["name"] in path.stem or path.stem == "synthetic"
 
 
-@pytest.mark.parametrize("name", ["lgg_reference.yaml", "lgg.yaml"])
-def test_lgg_configs_are_the_reference_protocol(name):
-    c = config.resolve(str(CONFIGS / name))
+def test_lgg_reference_config_is_the_reference_protocol():
+    c = config.resolve(str(CONFIGS / "lgg_reference.yaml"))
     assert c["model"] == {"name": "unet", "filters": 32, "depth": 4}
     assert c["loss"]["name"] == "dice" and c["loss"]["batch"] is True
     assert c["data"]["name"] == "lgg" and c["data"]["image_size"] == 256
@@ -47,6 +46,16 @@ def test_lgg_configs_are_the_reference_protocol(name):
     t = c["training"]
     assert (t["optimizer"], t["lr"], t["batch_size"], t["epochs"], t["schedule"]) == (
         "adam", 1e-4, 16, 100, "constant")
+
+
+def test_lgg_config_is_our_recipe_on_the_reference_model_and_split():
+    ours, ref = (config.resolve(str(CONFIGS / n)) for n in ("lgg.yaml", "lgg_reference.yaml"))
+    assert ours == config.resolve(str(CONFIGS / "lgg_best.yaml"))
+    assert ours["model"] == ref["model"] and ours["training"]["epochs"] == 100
+    assert {k: ours["data"][k] for k in ("name", "image_size", "val_volumes", "split_seed")} == \
+        {k: ref["data"][k] for k in ("name", "image_size", "val_volumes", "split_seed")}
+    assert ours["loss"] == {"name": "bce_dice", "batch": True}
+    assert (ours["training"]["lr"], ours["training"]["schedule"]) == (1e-3, "cosine")
 
 
 def test_flags_override_the_file_which_overrides_the_defaults(tmp_path):
