@@ -1,0 +1,206 @@
+"""Training, inference and serving throughput of a keras-seg model, as one JSON line.
+
+Each figure runs the code path the package runs:
+
+- ``train_img_per_s``: ``model.fit`` on a ``keras_seg.data.pipeline.make_dataset`` training
+  pipeline (shuffle and the default augmentation, repeated), with the model of
+  ``keras_seg.models.get_model`` built size-free as ``train.py`` builds it, the loss of
+  ``losses.get`` and ``keras.optimizers.Adam``: forward, loss, backward and optimizer update.
+  Steps are timed by a callback at each batch end, after ``--warmup`` untimed steps (tracing,
+  XLA compilation).
+- ``infer_img_per_s``: ``model.predict`` on in-memory images, ``--batch-size`` per batch.
+- ``serve_img_per_s``: the SavedModel written by ``keras_seg.export.export_saved_model``,
+  reloaded with ``load_saved_model`` and called through its ``serve`` endpoint per batch.
+- ``train_gflop_per_s``: 3 x the forward convolution FLOPs of the model (counted from the layer
+  shapes, :func:`forward_conv_flops`) per second of training; ``train_gflop_per_cpu_s`` and
+  ``train_img_per_cpu_s`` per second of process CPU time (all threads), the figures a loaded,
+  shared machine disturbs least.
+
+The defaults are the reference comparison: U-Net with 32 filters, 256x256x3, batch 16, soft
+Dice pooled over the batch, float32, the package's default compile settings (no XLA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import losses  # noqa: E402
+from keras_seg.data.pipeline import make_dataset  # noqa: E402
+from keras_seg.data.sliceset import SliceSet  # noqa: E402
+from keras_seg.export import export_saved_model, load_saved_model  # noqa: E402
+from keras_seg.models import get_model, output_count  # noqa: E402
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Record the wall-clock and process CPU time at every training batch end."""
+
+    def __init__(self):
+        super().__init__()
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+
+
+def forward_conv_flops(model) -> int:
+    """FLOPs (2 per multiply-add) of one forward pass through every convolution of ``model``.
+
+    ``model`` must have a fixed input size. A ``Conv2D`` costs
+    ``2 * H_out * W_out * k_h * k_w * C_in / groups * C_out``; a ``Conv2DTranspose`` the same
+    with the input's ``H * W``. Normalisation, activations, pooling and the loss are left out
+    (they are memory-bound and cost few FLOPs). Counts one image.
+    """
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            _, h, w, c_in = layer.input.shape
+            kh, kw = layer.kernel_size
+            total += 2 * h * w * kh * kw * c_in * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            c_in = layer.input.shape[-1] // layer.groups
+            total += 2 * h * w * kh * kw * c_in * c_out
+    return total
+
+
+def random_slices(count: int, image_size: int, channels: int, seed: int):
+    """A ``SliceSet`` of random images with ~10 % random foreground, 4 slices per volume."""
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((count, image_size, image_size, channels), dtype=np.float32)
+    masks = (rng.random((count, image_size, image_size, 1)) < 0.1).astype(np.uint8)
+    return SliceSet(images, masks, volume_ids=[f"v{i // 4}" for i in range(count)],
+                    slice_index=[i % 4 + 1 for i in range(count)])
+
+
+def images_per_second(times: list[float], batch_size: int, warmup: int) -> float:
+    """Throughput between the end of the ``warmup``-th step and the end of the last one."""
+    steps = len(times) - warmup
+    return batch_size * steps / (times[-1] - times[warmup - 1])
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Build, train, predict and serve the model of ``args``; return the JSON record."""
+    if args.intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
+    if args.inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
+    keras.mixed_precision.set_global_policy(args.precision)
+    keras.utils.set_random_seed(args.seed)
+    options = {"filters": args.filters} if args.filters else {}
+    shape = (args.image_size, args.image_size, args.channels)
+    flops = forward_conv_flops(get_model(args.model, input_shape=shape, **options))
+    keras.backend.clear_session()
+    model = get_model(args.model, input_shape=(None, None, args.channels), **options)
+    n_out = output_count(model)
+    loss = losses.get(args.loss, **({"batch": True} if args.loss_batch else {}))
+    model.compile(optimizer=keras.optimizers.Adam(args.lr),
+                  loss=[loss] * n_out if n_out > 1 else loss,
+                  jit_compile=args.jit_compile, steps_per_execution=1)
+
+    data = random_slices(args.batch_size * 2, args.image_size, args.channels, args.seed)
+    dataset = make_dataset(data, args.batch_size, training=True, seed=args.seed, augment=True,
+                           num_outputs=n_out).repeat()
+    timer = StepTimer()
+    model.fit(dataset, epochs=1, steps_per_epoch=args.warmup + args.steps, verbose=0,
+              callbacks=[timer])
+    train = images_per_second(timer.wall, args.batch_size, args.warmup)
+    train_cpu = images_per_second(timer.cpu, args.batch_size, args.warmup)
+
+    images = data.images[: args.batch_size]
+    batches = np.concatenate([images] * args.infer_steps)
+    model.predict(images, batch_size=args.batch_size, verbose=0)
+    start = time.perf_counter()
+    model.predict(batches, batch_size=args.batch_size, verbose=0)
+    infer = len(batches) / (time.perf_counter() - start)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export_saved_model(model, os.path.join(tmp, "saved_model"))
+        served = load_saved_model(os.path.join(tmp, "saved_model"))
+        x = tf.constant(images)
+        served.serve(x)
+        start = time.perf_counter()
+        for _ in range(args.infer_steps):
+            served.serve(x).numpy()
+        serve = args.infer_steps * args.batch_size / (time.perf_counter() - start)
+
+    return {
+        "framework": "keras",
+        "model": args.model,
+        "train_img_per_s": round(train, 3),
+        "infer_img_per_s": round(infer, 3),
+        "serve_img_per_s": round(serve, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "train_img_per_cpu_s": round(train_cpu, 3),
+        "forward_gflop_per_img": round(flops / 1e9, 3),
+        "train_gflop_per_s": round(3 * flops / 1e9 * train, 2),
+        "train_gflop_per_cpu_s": round(3 * flops / 1e9 * train_cpu, 2),
+        "settings": {
+            "filters": args.filters, "batch_size": args.batch_size,
+            "image_size": args.image_size, "channels": args.channels,
+            "parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+            "loss": args.loss, "loss_batch": args.loss_batch, "lr": args.lr,
+            "steps": args.steps, "warmup": args.warmup, "infer_steps": args.infer_steps,
+            "jit_compile": args.jit_compile, "precision": args.precision,
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (on)"),
+            "train": "model.fit on make_dataset(training=True, augment=True).repeat()",
+            "infer": "model.predict(images, batch_size)",
+            "serve": "keras_seg.export SavedModel, serve endpoint",
+            "tensorflow": tf.__version__, "keras": keras.__version__,
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        },
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="unet")
+    parser.add_argument("--filters", type=int, default=32,
+                        help="first-level features; 0 keeps the builder's default")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--loss", default="dice")
+    parser.add_argument("--loss-batch", type=int, choices=(0, 1), default=1,
+                        help="1: Dice sums pooled over the batch, as the reference kit")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
+    parser.add_argument("--infer-steps", type=int, default=5, help="timed inference batches")
+    parser.add_argument("--jit-compile", type=int, choices=(0, 1), default=0,
+                        help="model.compile(jit_compile=...): XLA")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="keras mixed-precision policy")
+    parser.add_argument("--intra-op", type=int, default=0, help="TF intra-op threads; 0 = TF's")
+    parser.add_argument("--inter-op", type=int, default=0, help="TF inter-op threads; 0 = TF's")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.jit_compile, args.loss_batch = bool(args.jit_compile), bool(args.loss_batch)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    print(json.dumps(measure(parse_args(argv))))
+
+
+if __name__ == "__main__":
+    main()
