@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import keras
 import pytest
+from benchmark_scripts import load_benchmark
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load(name: str):
-    """Import ``benchmarks/<name>.py`` (the folder is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-throughput = load("throughput")
+throughput = load_benchmark("throughput")
 
 
 def test_forward_conv_flops_of_a_hand_sized_model():
@@ -61,7 +48,7 @@ def test_images_per_second_skips_the_warmup_steps():
 
 def test_torch_reference_unet_has_the_kit_parameter_count():
     torch = pytest.importorskip("torch")
-    reference = load("torch_reference")
+    reference = load_benchmark("torch_reference")
     model = reference.UNet(3, 1, 32, 4)
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 7_763_041
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 1, 32, 32)
@@ -78,7 +65,7 @@ def test_torch_reference_unet_has_the_kit_parameter_count():
 )
 def test_torch_soft_dice_loss_pools_the_batch(probs, target, expected):
     torch = pytest.importorskip("torch")
-    reference = load("torch_reference")
+    reference = load_benchmark("torch_reference")
     # Two images of two pixels each: the sums run over the whole batch.
     p = torch.tensor(probs).reshape(2, 1, 1, 2)
     y = torch.tensor(target).reshape(2, 1, 1, 2)

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from benchmark_scripts import load_benchmark
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load(name: str):
-    """Import ``benchmarks/<name>.py`` (the folder is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-quality = load("quality")
+quality = load_benchmark("quality")
 
 
 def test_pixel_error_counts_wrong_pixels_and_skips_ignored_ones():
