@@ -232,12 +232,18 @@ def _optional_folds(key: str, value):
     return None if value is None else _int(2)(key, value)
 
 
+def _number_from_text(key: str, value, expected: str):
+    """YAML reads `1e-4` as text: accept it as a number, else name the key."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise _bad(key, expected, value) from None
+
+
 def _positive_float(key: str, value):
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise _bad(key, "a number > 0", value) from None
+    value = _number_from_text(key, value, "a number > 0")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise _bad(key, "a number > 0", value)
     return float(value)
@@ -259,11 +265,7 @@ def _one_of(choices: tuple[str, ...], what: str | None = None):
 
 def _val_volumes(key: str, value):
     """A count (int >= 1) or a fraction in (0, 1)."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise _bad(key, "a count >= 1 or a fraction in (0, 1)", value) from None
+    value = _number_from_text(key, value, "a count >= 1 or a fraction in (0, 1)")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
