@@ -102,14 +102,14 @@ def mean_curve(curves: list[list[float]]) -> list[float]:
 
 
 def score_best(run_dir: str, val: data_lib.SliceSet, batch_size: int) -> dict:
-    """Mean per-volume DSC and pixel error of ``run_dir/best.keras`` on ``val``."""
-    import keras
+    """Mean per-volume DSC and pixel error of ``run_dir/best.keras`` on ``val``.
 
-    from keras_seg.export import final_output
+    Predicts as ``keras_seg predict`` does: whole images, padded to the stride, final output.
+    """
+    from keras_seg.predict import load_predictor, predict_images
 
-    model = keras.models.load_model(os.path.join(run_dir, "best.keras"))
-    prob = final_output(model.predict(val.images, batch_size=batch_size, verbose=0))
-    prob = np.asarray(prob, np.float32)
+    predictor = load_predictor(os.path.join(run_dir, "best.keras"))
+    prob = predict_images(predictor, val.images, batch_size)
     dsc = per_volume_dsc(prob, val.masks, val.volume_ids, weights=val.weights)
     return {"best_model_dsc": float(np.mean(list(dsc.values()))),
             "pixel_error": pixel_error(prob, val.masks, val.weights)}

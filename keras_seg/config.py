@@ -65,9 +65,8 @@ DEFAULTS: dict = {
 
 # Sections whose keys are fixed; `model` and `loss` take builder / loss keyword arguments.
 _FIXED_SECTIONS = ("data", "training")
-# Constructor arguments that are not options a config may set.
-_NOT_OPTIONS = {"model": {"input_shape", "num_classes", "name"},
-                "loss": {"name", "reduction", "dtype"}}
+# Loss constructor arguments that are not options a config may set.
+_LOSS_NOT_OPTIONS = {"name", "reduction", "dtype"}
 
 
 def merge(base: dict, override: dict, path: str = "") -> dict:
@@ -122,14 +121,13 @@ def accepted_options(section: str, name: str) -> list[str] | None:
     if name not in valid_names(section):
         return None
     if section == "model":
-        from keras_seg import models
+        from keras_seg.models import builder_options
 
-        builder = getattr(models, name)
-    else:
-        from losses.registry import LOSSES
+        return [p for p in builder_options(name) if p != "name"]
+    from losses.registry import LOSSES
 
-        builder = LOSSES[name]
-    return [p for p in inspect.signature(builder).parameters if p not in _NOT_OPTIONS[section]]
+    return [p for p in inspect.signature(LOSSES[name]).parameters
+            if p not in _LOSS_NOT_OPTIONS]
 
 
 def resolve(config_file: str | None = None, overrides: dict | None = None) -> dict:

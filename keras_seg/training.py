@@ -246,7 +246,6 @@ def train(config: dict) -> dict:
     strategy = make_strategy(tcfg["distribute"])
     chief = is_chief(strategy)
     run_dir = out if chief else tempfile.mkdtemp(prefix="keras_seg_worker_")
-    os.makedirs(run_dir, exist_ok=True)
     keras.utils.set_random_seed(tcfg["seed"])
 
     if not resume:  # refuse a bad model name, option or image size before loading data
@@ -255,6 +254,7 @@ def train(config: dict) -> dict:
                          **dcfg["options"])
     train_set, val_set = _split(data, dcfg)
     config["data"] = {**dcfg, "val_volume_ids": val_set.volumes}
+    os.makedirs(run_dir, exist_ok=True)  # only once the model and the data are known good
     if not resume:
         config_lib.save(config, os.path.join(run_dir, "config.yaml"))
 

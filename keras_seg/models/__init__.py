@@ -37,6 +37,7 @@ _BUILDERS: dict[str, Callable[..., keras.Model]] = {
 
 __all__ = [
     "MODEL_NAMES",
+    "builder_options",
     "attention_unet",
     "deep_supervision_weights",
     "get_model",
@@ -70,9 +71,7 @@ def get_model(
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
     builder = _BUILDERS[name]
-    accepted = [
-        p for p in inspect.signature(builder).parameters if p not in ("input_shape", "num_classes")
-    ]
+    accepted = builder_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(
@@ -80,6 +79,12 @@ def get_model(
             f"for model {name!r}; valid options: {', '.join(accepted)}"
         )
     return builder(input_shape=input_shape, num_classes=num_classes, **options)
+
+
+def builder_options(name: str) -> list[str]:
+    """The keyword options builder ``name`` takes besides ``input_shape`` and ``num_classes``."""
+    return [p for p in inspect.signature(_BUILDERS[name]).parameters
+            if p not in ("input_shape", "num_classes")]
 
 
 def output_count(model: keras.Model) -> int:
