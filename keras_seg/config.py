@@ -45,6 +45,7 @@ DEFAULTS: dict = {
         "val_volume_ids": None,
         "folds": None,
         "fold": 0,
+        "positive_fraction": None,
     },
     "training": {
         "epochs": 12,
@@ -59,6 +60,7 @@ DEFAULTS: dict = {
         "find_lr": False,
         "find_lr_then_train": False,
         "resume": False,
+        "loss_weights": None,
     },
     "output": None,
 }
@@ -272,6 +274,30 @@ def _val_volumes(key: str, value):
     return value
 
 
+def _optional_fraction(key: str, value):
+    """None, or a number in [0, 1]."""
+    if value is None:
+        return None
+    value = _number_from_text(key, value, "a number in [0, 1] or null")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise _bad(key, "a number in [0, 1] or null", value)
+    return float(value)
+
+
+def _loss_weights(key: str, value):
+    """None, or a list of numbers >= 0 with a positive sum (one per model output)."""
+    if value is None:
+        return None
+    expected = "a list of numbers >= 0 (one per model output) or null"
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _bad(key, expected, value)
+    numbers = [_number_from_text(key, v, expected) for v in value]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0
+           for v in numbers) or not sum(numbers) > 0:
+        raise _bad(key, expected, value)
+    return [float(v) for v in numbers]
+
+
 def _augment(key: str, value):
     """true, false or a mapping of settings, checked by the pipeline's own rules."""
     from keras_seg.data import augment
@@ -299,6 +325,7 @@ _CHECKS = {
     "data.val_volume_ids": _typed((list, type(None)), "a list of volume ids"),
     "data.folds": _optional_folds,
     "data.fold": _int(0),
+    "data.positive_fraction": _optional_fraction,
     "training.epochs": _int(1),
     "training.batch_size": _int(1),
     "training.lr": _positive_float,
@@ -311,4 +338,5 @@ _CHECKS = {
     "training.find_lr": _bool,
     "training.find_lr_then_train": _bool,
     "training.resume": _bool,
+    "training.loss_weights": _loss_weights,
 }

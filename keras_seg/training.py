@@ -227,6 +227,24 @@ def _split(data: data_lib.SliceSet, dcfg: dict):
     return data_lib.split_by_volume(data, val, dcfg["split_seed"])
 
 
+def output_weights(weights: list[float] | None, n_out: int) -> list[float] | None:
+    """The loss weight of each output: ``training.loss_weights`` or the default.
+
+    None for a single-output model; ``deep_supervision_weights(n_out)`` when not set.
+
+    Raises:
+        UserError: weights set for a single-output model, or not one per output.
+    """
+    if weights is None:
+        return deep_supervision_weights(n_out) if n_out > 1 else None
+    if len(weights) != n_out:
+        raise UserError(f"training.loss_weights has {len(weights)} weight(s) but the model has "
+                        f"{n_out} output(s)"
+                        + ("; it applies to deep supervision (several outputs) only"
+                           if n_out == 1 else ""))
+    return list(weights)
+
+
 def train(config: dict) -> dict:
     """Train according to ``config``; return the summary written to ``summary.json``.
 
@@ -248,8 +266,8 @@ def train(config: dict) -> dict:
     run_dir = out if chief else tempfile.mkdtemp(prefix="keras_seg_worker_")
     keras.utils.set_random_seed(tcfg["seed"])
 
-    if not resume:  # refuse a bad model name, option or image size before loading data
-        build_model(config, channels=1)
+    if not resume:  # refuse a bad model, option, image size or loss weights before loading data
+        output_weights(tcfg["loss_weights"], output_count(build_model(config, channels=1)))
     data = data_lib.load(dcfg["name"], dcfg["dir"], dcfg["image_size"], seed=tcfg["seed"],
                          **dcfg["options"])
     train_set, val_set = _split(data, dcfg)
@@ -269,13 +287,14 @@ def train(config: dict) -> dict:
         n_out = output_count(model)
         train_ds = make_dataset(train_set, tcfg["batch_size"], training=True,
                                 seed=tcfg["seed"] + initial_epoch,
-                                augment=dcfg["augment"], num_outputs=n_out)
+                                augment=dcfg["augment"], num_outputs=n_out,
+                                positive_fraction=dcfg["positive_fraction"])
         val_ds = make_dataset(val_set, tcfg["batch_size"], training=False, num_outputs=n_out)
         multi_worker = tcfg["distribute"] == "multi_worker"
         if not resume:
             compile_args = dict(
                 loss=[loss] * n_out if n_out > 1 else loss,
-                loss_weights=deep_supervision_weights(n_out) if n_out > 1 else None,
+                loss_weights=output_weights(tcfg["loss_weights"], n_out),
                 jit_compile=bool(tcfg["jit"]))
             if tcfg["find_lr"]:
                 # The sweep sets the rate batch by batch, so it runs with a constant-rate

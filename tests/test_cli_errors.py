@@ -67,6 +67,22 @@ def test_bad_names_and_paths(tmp_path, capsys, argv, expected):
         assert part in err
 
 
+@pytest.mark.parametrize("model, weights, expected", [
+    ("unet_plus_plus", [1, 1], "training.loss_weights has 2 weight(s) but the model has 4 output(s)"),
+    ("unet", [1, 1], "model has 1 output(s); it applies to deep supervision"),
+])
+def test_loss_weights_must_match_the_model_outputs(tmp_path, capsys, model, weights, expected):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model:\n  name: {model}\n  filters: 4\n"
+                      + ("  deep_supervision: true\n" if model == "unet_plus_plus" else "")
+                      + f"training:\n  loss_weights: {weights}\n")
+    run = tmp_path / "run"
+    status = cli.main(["train", "--config", str(config), "--output", str(run)])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and err.startswith("error: ") and expected in err and "\n" not in err
+    assert not run.exists()
+
+
 def test_malformed_yaml(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("model:\n  name: unet\n filters: [3\n")

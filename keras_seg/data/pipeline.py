@@ -13,6 +13,11 @@ Sets whose images keep their native size (``SliceSet.patch_size``, DRIVE) train 
 and evaluate on whole images zero-padded to a multiple of the network stride. Whenever weights
 exist (a region of interest, or padding) batches are ``(x, y, w)``: Keras applies ``w`` as a
 per-pixel sample weight and BestDSCCheckpoint ignores pixels of weight 0.
+
+``positive_fraction`` oversamples the slices that show foreground (most LGG slices show no
+tumour): each training draw picks a foreground slice with that probability, else a background
+slice, each group reshuffled every epoch and cycled through before any slice repeats. An epoch
+keeps its usual number of batches. ``None`` keeps the data's own proportion (plain shuffle).
 """
 
 from __future__ import annotations
@@ -48,6 +53,36 @@ def foreground_positions(masks: np.ndarray, limit: int = FOREGROUND_SAMPLES, see
     return positions, start, count
 
 
+def positive_slices(masks: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: the slices with at least one foreground pixel (of non-zero weight)."""
+    fg = masks > 0
+    if weights is not None:
+        fg &= weights > 0
+    return fg.reshape(len(masks), -1).any(axis=1)
+
+
+def _training_order(positive: np.ndarray, repeats: int, seed: int,
+                    positive_fraction: float | None) -> tf.data.Dataset:
+    """One epoch of slice indices: a plain shuffle, or foreground drawn with a set probability."""
+    total = len(positive) * repeats
+    pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
+    if positive_fraction is None or not len(pos) or not len(neg):
+        return tf.data.Dataset.range(len(positive)).repeat(repeats).shuffle(
+            total, seed=seed, reshuffle_each_iteration=True)
+
+    def cycle(ids, offset):
+        return tf.data.Dataset.from_tensor_slices(ids.astype(np.int64)).shuffle(
+            len(ids), seed=seed + offset, reshuffle_each_iteration=True).repeat()
+
+    if positive_fraction >= 1:
+        return cycle(pos, 1).take(total)
+    if positive_fraction <= 0:
+        return cycle(neg, 2).take(total)
+    return tf.data.Dataset.sample_from_datasets(
+        [cycle(pos, 1), cycle(neg, 2)], weights=[positive_fraction, 1 - positive_fraction],
+        seed=seed, rerandomize_each_iteration=True).take(total)
+
+
 def _patch_offsets(index, seed, fg, image_hw, patch: int, fraction: float):
     """(B, 2) top-left corners of the patches: around a foreground pixel or uniform."""
     positions, start, count = fg
@@ -69,7 +104,8 @@ def _patch_offsets(index, seed, fg, image_hw, patch: int, fraction: float):
 def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int = 0,
                  augment: bool | dict = True, num_outputs: int = 1,
                  pad_multiple: int = DEFAULT_MULTIPLE, foreground_fraction: float = 0.5,
-                 patches_per_image: int | None = None) -> tf.data.Dataset:
+                 patches_per_image: int | None = None,
+                 positive_fraction: float | None = None) -> tf.data.Dataset:
     """Build the input pipeline for ``data``.
 
     Args:
@@ -87,6 +123,9 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
         foreground_fraction: share of training patches centred on a foreground pixel.
         patches_per_image: patches drawn per image and epoch (default: as many as the image
             holds patch areas, at least 1).
+        positive_fraction: probability that a training draw is a slice with foreground
+            (see the module docstring); None keeps the data's own proportion. Ignored when
+            all slices, or none, have foreground.
 
     Returns:
         A dataset of ``(x, y)`` or, when weights exist, ``(x, y, w)`` batches: x float32
@@ -112,12 +151,13 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
     x_all = tf.constant(images)
     y_all = None if masks is None else tf.constant(masks)
     w_all = None if weights is None else tf.constant(weights)
-    index = tf.data.Dataset.range(len(images))
     if training:
         repeats = patches_per_image or (max(1, round(height * width / patch ** 2)) if patch
                                         else 1)
-        index = index.repeat(repeats).shuffle(len(images) * repeats, seed=seed,
-                                              reshuffle_each_iteration=True)
+        index = _training_order(positive_slices(masks, weights), repeats, seed,
+                                positive_fraction)
+    else:
+        index = tf.data.Dataset.range(len(images))
     index = index.batch(batch_size)
     fg = None
     if patch:

@@ -107,6 +107,15 @@ def test_numbers_yaml_reads_as_strings_are_accepted(tmp_path):
     assert c["training"]["lr"] == pytest.approx(1e-4) and c["training"]["epochs"] == 3
 
 
+def test_sampling_and_output_weights_are_read_as_numbers(tmp_path):
+    c = config.resolve(write(tmp_path, "data:\n  positive_fraction: 1\ntraining:\n"
+                                       "  loss_weights: [1, 2, '4e-1']\n"))
+    assert c["data"]["positive_fraction"] == 1.0
+    assert c["training"]["loss_weights"] == [1.0, 2.0, 0.4]
+    assert config.resolve()["data"]["positive_fraction"] is None
+    assert config.resolve()["training"]["loss_weights"] is None
+
+
 @pytest.mark.parametrize("content, expected", [
     ({"trainig": {}}, ["unknown config section 'trainig'", "model, loss, data, training"]),
     ({"training": {"epoch": 3}}, ["unknown config key 'training.epoch'", "training.epochs"]),
@@ -130,6 +139,12 @@ def test_numbers_yaml_reads_as_strings_are_accepted(tmp_path):
     ({"data": {"augment": {"flip": 0.5}}}, ["data.augment.flip must be true or false"]),
     ({"data": {"augment": {"shear": 3}}}, ["unknown augmentation 'shear'", "rotation"]),
     ({"data": {"options": [1]}}, ["data.options must be a mapping"]),
+    ({"data": {"positive_fraction": 1.5}}, ["data.positive_fraction must be a number in [0, 1]"]),
+    ({"data": {"positive_fraction": True}}, ["data.positive_fraction must be a number"]),
+    ({"training": {"loss_weights": 0.5}}, ["training.loss_weights must be a list of numbers"]),
+    ({"training": {"loss_weights": [1, -1]}}, ["training.loss_weights must be a list", "[1, -1]"]),
+    ({"training": {"loss_weights": [0, 0]}}, ["training.loss_weights must be a list"]),
+    ({"training": {"loss_weights": []}}, ["training.loss_weights must be a list"]),
 ])
 def test_bad_config_files_are_refused_naming_the_file_and_key(tmp_path, content, expected):
     path = write(tmp_path, content)

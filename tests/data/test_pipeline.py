@@ -5,7 +5,7 @@ import pytest
 
 from keras_seg.data import SliceSet
 from keras_seg.data.padding import unpad
-from keras_seg.data.pipeline import foreground_positions, make_dataset
+from keras_seg.data.pipeline import foreground_positions, make_dataset, positive_slices
 from keras_seg.errors import UserError
 
 
@@ -102,6 +102,73 @@ def test_foreground_oversampling(fraction):
         assert with_fg == 1.0
     else:
         assert with_fg < 0.3  # a uniform patch holds the object about 1 time in 10
+
+
+def _tumour_set(n=40, positives=(3, 11, 25, 30)):
+    """Slice i holds the value i; only the slices in ``positives`` have foreground."""
+    data = _indexed(n)
+    data.masks[:] = 0
+    for i in positives:
+        data.masks[i, 5, 5] = 1
+    return data
+
+
+def _drawn(ds):
+    return np.concatenate([b[0][:, 0, 0, 0] for b in ds]).astype(int)
+
+
+def test_positive_slices_by_hand_and_weight_zero_foreground_does_not_count():
+    data = _tumour_set(6, positives=(1, 4))
+    np.testing.assert_array_equal(positive_slices(data.masks),
+                                  [False, True, False, False, True, False])
+    w = np.ones_like(data.masks, np.float32)
+    w[4, 5, 5] = 0  # slice 4's only foreground pixel is ignored
+    np.testing.assert_array_equal(positive_slices(data.masks, w),
+                                  [False, True, False, False, False, False])
+
+
+def test_positive_fraction_oversamples_tumour_slices_and_keeps_the_epoch_length():
+    data = _tumour_set()
+    ds = make_dataset(data, 8, training=True, seed=3, augment=False, positive_fraction=0.5)
+    epochs = [_drawn(ds) for _ in range(25)]
+    assert {len(e) for e in epochs} == {40}  # 5 batches of 8, as without oversampling
+    drawn = np.concatenate(epochs)
+    share = np.isin(drawn, (3, 11, 25, 30)).mean()
+    # 1000 draws with p = 0.5: sd 0.016 (the natural share is 4/40 = 0.1).
+    assert 0.44 < share < 0.56
+    # Within an epoch each group's slices come in turn (all drawn before one repeats), so
+    # their counts in that epoch differ by at most 1: no slice is drawn 3 times while another
+    # of its group is left out.
+    for epoch in epochs:
+        for group in (np.array([3, 11, 25, 30]), np.setdiff1d(np.arange(40), [3, 11, 25, 30])):
+            counts = np.bincount(epoch, minlength=40)[group]
+            assert counts.max() - counts.min() <= 1
+    for x, y in ds:  # each image keeps its own mask
+        for image, mask in zip(x, y, strict=True):
+            np.testing.assert_array_equal(mask, data.masks[int(image[0, 0, 0])])
+    assert not np.array_equal(epochs[0], epochs[1])  # redrawn each epoch
+
+
+@pytest.mark.parametrize("fraction, allowed", [(1.0, (3, 11, 25, 30)), (0.0, None)])
+def test_positive_fraction_extremes(fraction, allowed):
+    drawn = _drawn(make_dataset(_tumour_set(), 8, training=True, seed=0, augment=False,
+                                positive_fraction=fraction))
+    assert len(drawn) == 40
+    if allowed:
+        assert set(drawn) == set(allowed)
+    else:
+        assert not set(drawn) & {3, 11, 25, 30} and len(set(drawn)) == 36
+
+
+def test_positive_fraction_same_seed_same_stream_and_no_effect_without_both_groups():
+    data = _tumour_set()
+    a, b = (_drawn(make_dataset(data, 8, training=True, seed=5, augment=False,
+                                positive_fraction=0.3)) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    empty = _tumour_set(positives=())  # no foreground anywhere: a plain shuffle of all slices
+    drawn = _drawn(make_dataset(empty, 8, training=True, seed=5, augment=False,
+                                positive_fraction=0.9))
+    assert sorted(drawn) == list(range(40))
 
 
 def test_foreground_positions_by_hand():
