@@ -68,7 +68,7 @@ def test_bad_names_and_paths(tmp_path, capsys, argv, expected):
 
 
 @pytest.mark.parametrize("model, weights, expected", [
-    ("unet_plus_plus", [1, 1], "training.loss_weights has 2 weight(s) but the model has 4 output(s)"),
+    ("unet_plus_plus", [1, 1], "training.loss_weights has 2 weight(s) but the model has 4"),
     ("unet", [1, 1], "model has 1 output(s); it applies to deep supervision"),
 ])
 def test_loss_weights_must_match_the_model_outputs(tmp_path, capsys, model, weights, expected):
