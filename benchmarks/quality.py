@@ -1,14 +1,18 @@
 """Segmentation quality by volume-level (patient-level) k-fold cross-validation.
 
     python benchmarks/quality.py --config configs/lgg_reference.yaml --data-dir DIR/kaggle_3m \\
-        [--folds 4] [--epochs 10] [--image-size 128] [--max-folds K] [--output DIR] \\
-        [--set loss.name=bce_dice --set training.lr=1e-3 ...]
+        [--folds 4] [--epochs 10] [--image-size 128] [--max-folds K] [--seeds 0 1 2] \\
+        [--output DIR] [--set loss.name=bce_dice --set training.lr=1e-3 ...]
 
 The volumes (LGG patients, ISBI section groups, ...) are shuffled once with ``--fold-seed`` and
 cut into ``--folds`` folds (``keras_seg.data.kfold_volumes``). Each fold trains
 ``keras_seg.training.train`` on the other folds with ``data.val_volume_ids`` = the fold, in
 ``OUTPUT/fold<i>/`` (a temporary folder without ``--output``), then scores the fold's volumes
-with that run's ``best.keras``. One JSON line is printed per fold, then one for all folds:
+with that run's ``best.keras``. With ``--seeds`` the whole cross-validation is repeated for
+each training seed (``training.seed``: weight initialisation, shuffling, augmentation), in
+``OUTPUT/seed<s>/fold<i>/``: at a small budget the seed moves a fold's DSC by more than most
+differences between recipes, so compare recipes over several seeds. One JSON line is printed per
+fold (and seed), then one for all of them:
 
 - ``best_val_dsc`` / ``best_epoch``: the best epoch's mean per-volume DSC (the reference's
   figure: chosen on the scored volumes themselves, hence optimistic);
@@ -18,7 +22,9 @@ with that run's ``best.keras``. One JSON line is printed per fold, then one for 
 - ``val_dsc_curve``: ``val_dsc`` per epoch from the run's ``history.csv`` (the overall line has
   the mean curve over folds) and ``epochs_to_reach``: the first epoch whose mean curve reaches
   each ``--reach`` level (None if never);
-- ``epochs``, ``seconds`` (training wall time).
+- ``epochs``, ``seconds`` (training wall time);
+- on the overall line, ``seeds`` and, with more than one seed, ``best_val_dsc_sd`` /
+  ``final_val_dsc_sd``: the standard deviation over seeds of each seed's all-folds mean.
 
 All lines also go to ``OUTPUT/quality.jsonl``. Without ``--config``, ``--plot PNG RUN_DIR...``
 draws the mean ``val_dsc`` curves of finished runs (one line per run, labelled by ``--label``) and
@@ -135,14 +141,26 @@ def run_fold(config: dict, val_ids: list[str], run_dir: str, data: data_lib.Slic
 
 
 def overall(label: str, rows: list[dict], reach: list[float]) -> dict:
-    """The all-folds line: means of the fold figures and of the curves."""
+    """The all-folds line: means of the fold figures and of the curves over folds and seeds.
+
+    Rows without a ``seed`` count as one seed. With several seeds, ``*_sd`` is the sample
+    standard deviation over seeds of each seed's mean over its folds.
+    """
     curve = mean_curve([r["val_dsc_curve"] for r in rows])
     keys = ("best_val_dsc", "final_val_dsc", "best_model_dsc", "pixel_error")
-    return {"label": label, "fold": "all", "folds_run": len(rows),
+    seeds = list(dict.fromkeys(r.get("seed") for r in rows))
+    line = {"label": label, "fold": "all",
+            "folds_run": len({r["fold"] for r in rows}),
             **{k: float(np.mean([r[k] for r in rows])) for k in keys},
             "epochs": len(curve), "seconds": round(sum(r["seconds"] for r in rows), 1),
             "val_dsc_curve": curve,
-            "epochs_to_reach": {str(x): epochs_to_reach(curve, x) for x in reach}}
+            "epochs_to_reach": {str(x): epochs_to_reach(curve, x) for x in reach},
+            "seeds": seeds}
+    if len(seeds) > 1:
+        for key in ("best_val_dsc", "final_val_dsc"):
+            per_seed = [np.mean([r[key] for r in rows if r.get("seed") == s]) for s in seeds]
+            line[f"{key}_sd"] = float(np.std(per_seed, ddof=1))
+    return line
 
 
 def evaluate(args: argparse.Namespace) -> list[dict]:
@@ -162,6 +180,7 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
     out = args.output or tempfile.mkdtemp(prefix="keras_seg_quality_")
     os.makedirs(out, exist_ok=True)
     label = args.label or os.path.splitext(os.path.basename(args.config))[0]
+    seeds = args.seeds or [config["training"]["seed"]]
     lines = []
     with open(os.path.join(out, RESULTS), "w") as log:
         def emit(line: dict) -> None:
@@ -171,10 +190,13 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
             log.write(text + "\n")
             log.flush()
 
-        for i, val_ids in enumerate(folds[:args.max_folds or args.folds]):
-            row = run_fold(config, val_ids, os.path.join(out, f"fold{i}"), data)
-            emit({"label": label, "fold": i, **row})
-        emit(overall(label, lines, args.reach))
+        for seed in seeds:
+            seeded = {**config, "training": {**config["training"], "seed": seed}}
+            where = out if len(seeds) == 1 else os.path.join(out, f"seed{seed}")
+            for i, val_ids in enumerate(folds[:args.max_folds or args.folds]):
+                row = run_fold(seeded, val_ids, os.path.join(where, f"fold{i}"), data)
+                emit({"label": label, "seed": seed, "fold": i, **row})
+        emit(overall(label, list(lines), args.reach))
     return lines
 
 
@@ -186,12 +208,17 @@ def read_overall(run_dir: str) -> dict:
 
 def table(run_dirs: list[str]) -> str:
     """The all-folds figures of finished runs as a Markdown table, one row per run."""
-    rows = ["| run | folds | epochs | best DSC | final DSC | pixel error | minutes |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| run | folds | seeds | epochs | best DSC | final DSC | pixel error | minutes |",
+            "|---|---|---|---|---|---|---|---|"]
     for run_dir in run_dirs:
         r = read_overall(run_dir)
-        rows.append(f"| {r['label']} | {r['folds_run']} | {r['epochs']} | "
-                    f"{r['best_val_dsc']:.3f} | {r['final_val_dsc']:.3f} | "
+
+        def figure(key: str) -> str:
+            sd = r.get(f"{key}_sd")
+            return f"{r[key]:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
+
+        rows.append(f"| {r['label']} | {r['folds_run']} | {len(r.get('seeds', [None]))} | "
+                    f"{r['epochs']} | {figure('best_val_dsc')} | {figure('final_val_dsc')} | "
                     f"{r['pixel_error']:.4f} | {r['seconds'] / 60:.1f} |")
     return "\n".join(rows)
 
@@ -227,6 +254,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--folds", type=int, default=4, help="number of folds (default 4)")
     p.add_argument("--max-folds", type=int, help="run only the first K folds")
     p.add_argument("--fold-seed", type=int, default=42, help="seed of the fold split")
+    p.add_argument("--seeds", type=int, nargs="+",
+                   help="training seeds to repeat the cross-validation with (default: the "
+                        "config's training.seed)")
     p.add_argument("--epochs", type=int, help="training.epochs")
     p.add_argument("--image-size", type=int, default=128,
                    help="data.image_size (default 128: CPU-sized; 0 keeps the config's)")

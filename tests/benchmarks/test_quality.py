@@ -69,3 +69,42 @@ def test_cross_validation_on_synthetic_writes_one_line_per_fold(tmp_path, capsys
     assert total["best_val_dsc"] == row["best_val_dsc"] and total["folds_run"] == 1
     assert total["val_dsc_curve"] == pytest.approx(curve)
     assert total["epochs_to_reach"] == {"0.0": 1, "2.0": None}
+
+
+def test_overall_means_over_folds_and_seeds_and_spread_over_seeds():
+    def row(seed, fold, best, final):
+        return {"seed": seed, "fold": fold, "best_val_dsc": best, "final_val_dsc": final,
+                "best_model_dsc": best, "pixel_error": 0.1, "seconds": 10.0,
+                "val_dsc_curve": [final / 2, final]}
+
+    rows = [row(0, 0, 0.6, 0.5), row(0, 1, 0.8, 0.7), row(1, 0, 0.4, 0.3), row(1, 1, 0.6, 0.5)]
+    line = quality.overall("x", rows, [0.5])
+    assert line["folds_run"] == 2 and line["seeds"] == [0, 1] and line["seconds"] == 40.0
+    assert line["best_val_dsc"] == pytest.approx(0.6) and line["final_val_dsc"] == pytest.approx(0.5)
+    # per-seed means: best 0.7 and 0.5 -> sample sd 0.1414; final 0.6 and 0.4 -> 0.1414
+    assert line["best_val_dsc_sd"] == pytest.approx(0.2 / np.sqrt(2))
+    assert line["final_val_dsc_sd"] == pytest.approx(0.2 / np.sqrt(2))
+    assert line["val_dsc_curve"] == pytest.approx([0.25, 0.5])
+    single = quality.overall("y", rows[:2], [0.5])
+    assert single["seeds"] == [0] and "best_val_dsc_sd" not in single
+
+
+def test_seeds_repeat_the_cross_validation_in_their_own_folders(tmp_path, capsys):
+    out = tmp_path / "q"
+    argv = ["--config", "configs/synthetic.yaml", "--folds", "3", "--max-folds", "1",
+            "--epochs", "1", "--image-size", "32", "--output", str(out), "--seeds", "3", "5",
+            "--set", "model.filters=4", "--set", "model.depth=2", "--set", "training.batch_size=4",
+            "--set", "data.options={num_volumes: 6, slices_per_volume: 2}"]
+    assert quality.main(argv) == 0
+    saved = [json.loads(line) for line in (out / "quality.jsonl").read_text().splitlines()]
+    assert [(r.get("seed"), r["fold"]) for r in saved] == [(3, 0), (5, 0), (None, "all")]
+    for seed in (3, 5):
+        config = yaml.safe_load((out / f"seed{seed}" / "fold0" / "config.yaml").read_text())
+        assert config["training"]["seed"] == seed
+    total = saved[-1]
+    assert total["seeds"] == [3, 5] and total["folds_run"] == 1
+    assert total["best_val_dsc_sd"] == pytest.approx(
+        np.std([saved[0]["best_val_dsc"], saved[1]["best_val_dsc"]], ddof=1))
+    assert quality.main(["--table", str(out)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()[-1]
+    assert table.startswith("| synthetic | 1 | 2 | 1 | ") and " ± " in table
