@@ -234,9 +234,14 @@ def plot(png: str, run_dirs: list[str], title: str | None = None) -> None:
     for run_dir in run_dirs:
         last = read_overall(run_dir)
         curve = last["val_dsc_curve"]
+        runs = f"{last['folds_run']} fold{'s' * (last['folds_run'] > 1)}"
+        seeds = len(last.get("seeds", [None]))
+        if seeds > 1:
+            runs += f" x {seeds} seeds"
         ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3,
-                label=f"{last['label']} ({last['folds_run']} fold{'s' * (last['folds_run'] > 1)})")
+                label=f"{last['label']} ({runs})")
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("mean per-volume DSC (validation)")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
