@@ -130,6 +130,7 @@ def test_positive_slices_by_hand_and_weight_zero_foreground_does_not_count():
 def test_positive_fraction_oversamples_tumour_slices_and_keeps_the_epoch_length():
     data = _tumour_set()
     ds = make_dataset(data, 8, training=True, seed=3, augment=False, positive_fraction=0.5)
+    assert int(ds.cardinality()) == 5  # a known length: progress bars and the LR finder
     epochs = [_drawn(ds) for _ in range(25)]
     assert {len(e) for e in epochs} == {40}  # 5 batches of 8, as without oversampling
     drawn = np.concatenate(epochs)
