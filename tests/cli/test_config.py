@@ -56,6 +56,7 @@ def test_lgg_config_is_our_recipe_on_the_reference_model_and_split():
         {k: ref["data"][k] for k in ("name", "image_size", "val_volumes", "split_seed")}
     assert ours["loss"] == {"name": "bce_dice", "batch": True}
     assert (ours["training"]["lr"], ours["training"]["schedule"]) == (1e-3, "cosine")
+    assert ours["data"]["positive_fraction"] == 0.5 and ref["data"]["positive_fraction"] is None
 
 
 def test_flags_override_the_file_which_overrides_the_defaults(tmp_path):
