@@ -206,19 +206,21 @@ def read_overall(run_dir: str) -> dict:
         return json.loads(f.read().strip().splitlines()[-1])
 
 
+def _with_sd(line: dict, key: str) -> str:
+    """``line[key]``, with `` ± sd`` when the line has a spread over seeds."""
+    sd = line.get(f"{key}_sd")
+    return f"{line[key]:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
+
+
 def table(run_dirs: list[str]) -> str:
     """The all-folds figures of finished runs as a Markdown table, one row per run."""
     rows = ["| run | folds | seeds | epochs | best DSC | final DSC | pixel error | minutes |",
             "|---|---|---|---|---|---|---|---|"]
     for run_dir in run_dirs:
         r = read_overall(run_dir)
-
-        def figure(key: str) -> str:
-            sd = r.get(f"{key}_sd")
-            return f"{r[key]:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
-
         rows.append(f"| {r['label']} | {r['folds_run']} | {len(r.get('seeds', [None]))} | "
-                    f"{r['epochs']} | {figure('best_val_dsc')} | {figure('final_val_dsc')} | "
+                    f"{r['epochs']} | {_with_sd(r, 'best_val_dsc')} | "
+                    f"{_with_sd(r, 'final_val_dsc')} | "
                     f"{r['pixel_error']:.4f} | {r['seconds'] / 60:.1f} |")
     return "\n".join(rows)
 

@@ -80,7 +80,8 @@ def test_overall_means_over_folds_and_seeds_and_spread_over_seeds():
     rows = [row(0, 0, 0.6, 0.5), row(0, 1, 0.8, 0.7), row(1, 0, 0.4, 0.3), row(1, 1, 0.6, 0.5)]
     line = quality.overall("x", rows, [0.5])
     assert line["folds_run"] == 2 and line["seeds"] == [0, 1] and line["seconds"] == 40.0
-    assert line["best_val_dsc"] == pytest.approx(0.6) and line["final_val_dsc"] == pytest.approx(0.5)
+    assert line["best_val_dsc"] == pytest.approx(0.6)
+    assert line["final_val_dsc"] == pytest.approx(0.5)
     # per-seed means: best 0.7 and 0.5 -> sample sd 0.1414; final 0.6 and 0.4 -> 0.1414
     assert line["best_val_dsc_sd"] == pytest.approx(0.2 / np.sqrt(2))
     assert line["final_val_dsc_sd"] == pytest.approx(0.2 / np.sqrt(2))
