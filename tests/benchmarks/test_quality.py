@@ -42,16 +42,21 @@ def test_parse_set_nests_keys_and_reads_yaml_values():
         "data": {"augment": {"flip": False}}, "model": {"name": "unet"}}
 
 
-def test_cross_validation_on_synthetic_writes_one_line_per_fold(tmp_path, capsys):
-    out = tmp_path / "q"
+def _tiny_cross_validation(out, *flags) -> list[dict]:
+    """Fold 0 of 3 on 6 two-slice synthetic volumes with a tiny U-Net; the saved lines."""
     argv = ["--config", "configs/synthetic.yaml", "--folds", "3", "--max-folds", "1",
-            "--epochs", "2", "--image-size", "32", "--output", str(out), "--reach", "0", "2",
+            "--image-size", "32", "--output", str(out), *flags,
             "--set", "model.filters=4", "--set", "model.depth=2", "--set", "training.batch_size=4",
             "--set", "data.options={num_volumes: 6, slices_per_volume: 2}"]
     assert quality.main(argv) == 0
+    return [json.loads(line) for line in (out / "quality.jsonl").read_text().splitlines()]
+
+
+def test_cross_validation_on_synthetic_writes_one_line_per_fold(tmp_path, capsys):
+    out = tmp_path / "q"
+    saved = _tiny_cross_validation(out, "--epochs", "2", "--reach", "0", "2")
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()
                if line.startswith("{")]
-    saved = [json.loads(line) for line in (out / "quality.jsonl").read_text().splitlines()]
     assert printed == saved and [r["fold"] for r in saved] == [0, "all"]
     row, total = saved
     run = out / "fold0"
@@ -92,12 +97,7 @@ def test_overall_means_over_folds_and_seeds_and_spread_over_seeds():
 
 def test_seeds_repeat_the_cross_validation_in_their_own_folders(tmp_path, capsys):
     out = tmp_path / "q"
-    argv = ["--config", "configs/synthetic.yaml", "--folds", "3", "--max-folds", "1",
-            "--epochs", "1", "--image-size", "32", "--output", str(out), "--seeds", "3", "5",
-            "--set", "model.filters=4", "--set", "model.depth=2", "--set", "training.batch_size=4",
-            "--set", "data.options={num_volumes: 6, slices_per_volume: 2}"]
-    assert quality.main(argv) == 0
-    saved = [json.loads(line) for line in (out / "quality.jsonl").read_text().splitlines()]
+    saved = _tiny_cross_validation(out, "--epochs", "1", "--seeds", "3", "5")
     assert [(r.get("seed"), r["fold"]) for r in saved] == [(3, 0), (5, 0), (None, "all")]
     for seed in (3, 5):
         config = yaml.safe_load((out / f"seed{seed}" / "fold0" / "config.yaml").read_text())
