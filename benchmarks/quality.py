@@ -46,7 +46,7 @@ import yaml
 from keras_seg import config as config_lib
 from keras_seg import data as data_lib
 from keras_seg.errors import UserError
-from keras_seg.metrics import per_volume_dsc
+from keras_seg.metrics import mean_per_volume_dsc
 
 RESULTS = "quality.jsonl"
 
@@ -116,8 +116,8 @@ def score_best(run_dir: str, val: data_lib.SliceSet, batch_size: int) -> dict:
 
     predictor = load_predictor(os.path.join(run_dir, "best.keras"))
     prob = predict_images(predictor, val.images, batch_size)
-    dsc = per_volume_dsc(prob, val.masks, val.volume_ids, weights=val.weights)
-    return {"best_model_dsc": float(np.mean(list(dsc.values()))),
+    return {"best_model_dsc": mean_per_volume_dsc(prob, val.masks, val.volume_ids,
+                                                  weights=val.weights),
             "pixel_error": pixel_error(prob, val.masks, val.weights)}
 
 

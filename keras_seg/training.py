@@ -22,7 +22,7 @@ from keras_seg import data as data_lib
 from keras_seg.data.padding import pad_to_multiple
 from keras_seg.data.pipeline import make_dataset
 from keras_seg.errors import UserError
-from keras_seg.export import check_export, export_saved_model
+from keras_seg.export import check_export, export_saved_model, network_stride
 from keras_seg.models import MODEL_NAMES, deep_supervision_weights, get_model, output_count
 
 LAST_CHECKPOINT = "last.keras"
@@ -278,18 +278,21 @@ def train(config: dict) -> dict:
 
     loss = build_loss(config)
     channels = data.images.shape[-1]
-    steps_per_epoch = math.ceil(len(train_set) / tcfg["batch_size"])
     with precision_policy(bool(tcfg["mixed_precision"])), strategy.scope():
         if resume:
             model = keras.models.load_model(os.path.join(out, LAST_CHECKPOINT))
         else:
             model = build_model(config, channels, check_size=False)
-        n_out = output_count(model)
+        n_out, stride = output_count(model), network_stride(model)
         train_ds = make_dataset(train_set, tcfg["batch_size"], training=True,
                                 seed=tcfg["seed"] + initial_epoch,
                                 augment=dcfg["augment"], num_outputs=n_out,
-                                positive_fraction=dcfg["positive_fraction"])
-        val_ds = make_dataset(val_set, tcfg["batch_size"], training=False, num_outputs=n_out)
+                                positive_fraction=dcfg["positive_fraction"],
+                                pad_multiple=stride)
+        # Patch-trained sets draw several patches per image: the pipeline knows the count.
+        steps_per_epoch = int(train_ds.cardinality())
+        val_ds = make_dataset(val_set, tcfg["batch_size"], training=False, num_outputs=n_out,
+                              pad_multiple=stride)
         multi_worker = tcfg["distribute"] == "multi_worker"
         if not resume:
             compile_args = dict(
@@ -332,8 +335,8 @@ def train(config: dict) -> dict:
         fit_callbacks += [
             HistoryCSV(history_path, append=resume),
             keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False),
-            TensorBoardImages(pad_to_multiple(val_set.images[shown])[0],
-                              pad_to_multiple(val_set.masks[shown])[0],
+            TensorBoardImages(pad_to_multiple(val_set.images[shown], stride)[0],
+                              pad_to_multiple(val_set.masks[shown], stride)[0],
                               os.path.join(run_dir, "tensorboard"), every=10,
                               names=val_set.names[shown]),
             guard, LastCheckpoint(run_dir, checkpoint)]

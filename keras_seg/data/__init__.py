@@ -48,7 +48,7 @@ def load(name: str, data_dir: str | None = None, image_size: int | None = None,
         seed: seed of generated data (``synthetic``); the readers are deterministic.
         **options: the reader's options (config ``data.options``), e.g. ``lgg``:
             ``crop_to_brain``; ``isbi``: ``subset``, ``foreground``, ``sections_per_volume``;
-            ``drive``: ``subset``, ``manual``; every reader: ``fit`` (``resize`` | ``patch``).
+            ``drive``: ``subset``, ``manual``; every file reader: ``fit`` (``resize`` | ``patch``).
     """
     module = _reader(name)
     if name == "synthetic":

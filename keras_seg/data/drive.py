@@ -22,7 +22,7 @@ import re
 
 from keras_seg.data.assemble import assemble
 from keras_seg.data.normalise import zscore
-from keras_seg.data.records import Record, image_files, natural_key, require_dir
+from keras_seg.data.records import Record, image_files, natural_key, require_dir, stem
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 
@@ -78,7 +78,7 @@ def records(data_dir: str, subset: str = "training", manual: str | None = "1st_m
                             "data.options.manual: null to read the images unlabelled)")
         labels = _by_number(label_dir, "DRIVE label folder")
         _match(images, labels, "vessel label")
-    return [Record(path, labels.get(n), os.path.splitext(os.path.basename(path))[0], 1,
+    return [Record(path, labels.get(n), stem(path), 1,
                    roi=fov[n]) for n, path in images.items()]
 
 

@@ -61,7 +61,7 @@ def visible_entries(folder: str) -> list[str]:
 def image_files(folder: str, what: str = "folder") -> dict[str, str]:
     """The image files of ``folder`` by stem; any other file or a repeated stem is an error.
 
-    Sub-folders are left to the caller. An empty result is an error: nothing to read.
+    Sub-folders are left to the caller. The result may be empty; readers that need files check.
     """
     files: dict[str, str] = {}
     for name in visible_entries(folder):
