@@ -352,7 +352,7 @@ def train(config: dict) -> dict:
         "best_val_dsc": float(checkpoint.best) if checkpoint.best_epoch is not None else None,
         "best_epoch": None if checkpoint.best_epoch is None else int(checkpoint.best_epoch) + 1,
         "epochs_run": int(len(history)),
-        "val_dsc_per_volume": checkpoint.last_scores,
+        "val_dsc_per_volume": checkpoint.best_scores,
         "data": {"train_volumes": len(train_set.volumes), "val_volumes": len(val_set.volumes),
                  "train_slices": len(train_set), "val_slices": len(val_set)},
         "model": config["model"]["name"], "loss": config["loss"]["name"],

@@ -133,6 +133,9 @@ def test_explicit_validation_volumes(tmp_path):
     summary = training.train(config)
     assert summary["data"]["val_volumes"] == 2 and summary["data"]["val_slices"] == 16
     assert set(summary["val_dsc_per_volume"]) == {"synthetic_000", "synthetic_005"}
+    # the per-volume scores are best.keras's: their mean is best_val_dsc
+    assert np.mean(list(summary["val_dsc_per_volume"].values())) == pytest.approx(
+        summary["best_val_dsc"])
     saved = yaml.safe_load((pathlib.Path(config["output"]) / "config.yaml").read_text())
     assert saved["data"]["val_volume_ids"] == ["synthetic_000", "synthetic_005"]
     assert os.path.isfile(os.path.join(config["output"], "saved_model", "saved_model.pb"))
