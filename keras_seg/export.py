@@ -136,13 +136,12 @@ def export_onnx(model: keras.Model, path: str, opset: int = 17) -> None:
     tf2onnx.convert.from_function(serve, input_signature=spec, opset=opset, output_path=path)
 
 
-def export(model_path: str, output: str, fmt: str = "saved_model",
-           sample_size: int | None = None) -> str:
+def export(model_path: str, output: str, fmt: str = "saved_model") -> str:
     """Export the ``.keras`` model at ``model_path`` into the directory ``output``.
 
     The SavedModel is checked by reloading it and comparing its ``serve`` output with the Keras
     model on a random batch of two images of the model's input size, or, for a size-free model,
-    ``sample_size`` squares (default: twice the stride). A progress bar follows the steps.
+    squares of twice the network stride. A progress bar follows the steps.
 
     Returns:
         The path written: ``output`` (SavedModel) or ``output/model.onnx``.
@@ -162,7 +161,7 @@ def export(model_path: str, output: str, fmt: str = "saved_model",
     progress.update(2)
     height, width, channels = model.inputs[0].shape[1:]
     if height is None or width is None:
-        height = width = sample_size or 2 * network_stride(model)
+        height = width = 2 * network_stride(model)
     sample = np.random.default_rng(0).standard_normal(
         (2, height, width, channels)).astype(np.float32)
     check_export(model, output, sample)

@@ -97,25 +97,33 @@ def default_output_dir(config: dict) -> str:
     return os.path.join("runs", f"{stamp}-{config['model']['name']}-{config['loss']['name']}")
 
 
-def build_model(config: dict, channels: int, check_size: bool = True) -> keras.Model:
-    """The model of ``config['model']`` for ``channels`` input channels, any spatial size.
+def build_model(config: dict, channels: int, size: int | None = None) -> keras.Model:
+    """The model of ``config['model']`` for ``channels`` input channels and ``size`` squares
+    (None: any spatial size).
 
-    With ``check_size`` a throw-away model is first built at the training size, so that a size
-    the network cannot take is refused (this clears the Keras session: call it outside a
-    distribution scope).
+    Raises:
+        UserError: an unknown name, a bad option, or a size the network cannot take.
     """
     options = dict(config["model"])
     name = options.pop("name")
     if name not in MODEL_NAMES:
         raise UserError(f"unknown model '{name}'; valid names: {', '.join(MODEL_NAMES)}")
-    size = config["data"]["image_size"]
     try:
-        if check_size:
-            get_model(name, input_shape=(size, size, channels), **options)
-            keras.backend.clear_session()
-        return get_model(name, input_shape=(None, None, channels), **options)
+        return get_model(name, input_shape=(size, size, channels), **options)
     except (ValueError, TypeError) as e:
         raise UserError(str(e).splitlines()[0]) from None
+
+
+def check_model(config: dict) -> int:
+    """Refuse a bad model name, option, training size or loss weights; the output count.
+
+    Builds a throw-away model at the training size and clears the Keras session (call it
+    outside a distribution scope).
+    """
+    n_out = output_count(build_model(config, channels=1, size=config["data"]["image_size"]))
+    keras.backend.clear_session()
+    output_weights(config["training"]["loss_weights"], n_out)
+    return n_out
 
 
 def build_loss(config: dict) -> keras.losses.Loss:
@@ -267,7 +275,7 @@ def train(config: dict) -> dict:
     keras.utils.set_random_seed(tcfg["seed"])
 
     if not resume:  # refuse a bad model, option, image size or loss weights before loading data
-        output_weights(tcfg["loss_weights"], output_count(build_model(config, channels=1)))
+        check_model(config)
     data = data_lib.load(dcfg["name"], dcfg["dir"], dcfg["image_size"], seed=tcfg["seed"],
                          **dcfg["options"])
     train_set, val_set = _split(data, dcfg)
@@ -282,7 +290,7 @@ def train(config: dict) -> dict:
         if resume:
             model = keras.models.load_model(os.path.join(out, LAST_CHECKPOINT))
         else:
-            model = build_model(config, channels, check_size=False)
+            model = build_model(config, channels)
         n_out, stride = output_count(model), network_stride(model)
         train_ds = make_dataset(train_set, tcfg["batch_size"], training=True,
                                 seed=tcfg["seed"] + initial_epoch,
