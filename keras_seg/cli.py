@@ -10,52 +10,29 @@ import argparse
 import sys
 from collections.abc import Callable
 
-import yaml
-
+from keras_seg.commands.common import Parser, add_data_option
 from keras_seg.errors import UserError
 
-COMMANDS = ("train", "predict", "export")
+COMMANDS = ("train", "predict", "export", "postprocess")
 USAGE = """usage: python -m keras_seg [train|predict|export] [options]
 
   train    train a model (the default command; `python train.py` is the same)
   predict  predict a data set: per-volume DSC, overlays, GIFs, masks
   export   export a .keras model as a SavedModel (or ONNX)
+  postprocess  choose post-processing on a run's validation volumes
 
 `python -m keras_seg COMMAND --help` lists a command's options.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def _data_option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE read as YAML (``true``, ``3``, ``[a, b]``, text)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, yaml.safe_load(value)
-    except yaml.YAMLError:
-        return key, value
-
-
-def _add_data_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-option", type=_data_option, action="append", default=[],
-                   metavar="KEY=VALUE", help="a data reader option (repeatable)")
-
-
 def _train_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="train.py", description="Train a segmentation model.")
+    p = Parser(prog="train.py", description="Train a segmentation model.")
     p.add_argument("--config", help="YAML config file (flags override it)")
     p.add_argument("--model", help="unet | attention_unet | res_unet | unet_plus_plus")
     p.add_argument("--loss", help="loss name, see `losses.NAMES`")
     p.add_argument("--data", help="synthetic | lgg | isbi | drive | folder")
     p.add_argument("--data-dir", help="data set folder")
-    _add_data_option(p)
+    add_data_option(p)
     p.add_argument("--image-size", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -75,52 +52,12 @@ def _train_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _predict_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m keras_seg predict",
-                description="Predict a data set with a trained model and write a report.")
-    p.add_argument("--model", required=True,
-                   help="RUN/best.keras, RUN/saved_model or a run directory")
-    p.add_argument("--data", help="data set name (default: the training run's)")
-    p.add_argument("--data-dir", help="data set folder (default: the training run's)")
-    _add_data_option(p)
-    p.add_argument("--output", required=True, help="report directory")
-    p.add_argument("--image-size", type=_image_size,
-                   help="N, or 'native' (default: the training run's size)")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="probability above which a pixel is foreground (default 0.5)")
-    p.add_argument("--batch-size", type=_positive_int, default=8)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p
 
 
-def _export_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m keras_seg export",
-                description="Export a .keras model as a SavedModel (signature `serve`) or ONNX.")
-    p.add_argument("--model", required=True, help="RUN/best.keras")
-    p.add_argument("--output", required=True, help="output directory")
-    p.add_argument("--format", choices=["saved_model", "onnx"], default="saved_model")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
-def _image_size(text: str) -> int | str:
-    if text == "native":
-        return text
-    try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 1 or 'native', got {text!r}") from None
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
@@ -162,32 +99,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from keras_seg.predict import predict
-
-    summary = predict(args.model, args.data, args.data_dir, args.output, args.image_size,
-                      args.threshold, args.batch_size, dict(args.data_option))
-    line = f"{summary['volumes']} volumes, {summary['slices']} slices -> {args.output}"
-    if summary["mean_dsc"] is not None:
-        line += (f"; per-volume DSC mean {summary['mean_dsc']:.4f}, "
-                 f"median {summary['median_dsc']:.4f}")
-    print(line)
-    return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    from keras_seg.export import export
-
-    print(f"exported {export(args.model, args.output, args.format)}")
-    return 0
 
 
-_COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser],
-                           Callable[[argparse.Namespace], int]]] = {
-    "train": (_train_parser, _train),
-    "predict": (_predict_parser, _predict),
-    "export": (_export_parser, _export),
-}
+def _command(name: str):
+    """(parser builder, handler) of command ``name``."""
+    if name == "train":
+        return _train_parser, _train
+    import importlib
+
+    module = importlib.import_module(f"keras_seg.commands.{name}")
+    return module.build_parser, module.run
 
 
 def run(fn: Callable[[], int], debug: bool) -> int:
@@ -208,6 +131,6 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "train"
-    make_parser, handler = _COMMANDS[command]
+    make_parser, handler = _command(command)
     args = make_parser().parse_args(argv)
     return run(lambda: handler(args), args.debug)

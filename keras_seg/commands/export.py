@@ -1,0 +1,24 @@
+"""``python -m keras_seg export``: a ``.keras`` model as a SavedModel (or ONNX)."""
+
+from __future__ import annotations
+
+import argparse
+
+from keras_seg.commands.common import Parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="python -m keras_seg export",
+               description="Export a .keras model as a SavedModel (signature `serve`) or ONNX.")
+    p.add_argument("--model", required=True, help="RUN/best.keras")
+    p.add_argument("--output", required=True, help="output directory")
+    p.add_argument("--format", choices=["saved_model", "onnx"], default="saved_model")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from keras_seg.export import export
+
+    print(f"exported {export(args.model, args.output, args.format)}")
+    return 0
