@@ -1,8 +1,11 @@
 """Data sets: readers for each layout, the shared tf.data pipeline, volume-wise splits.
 
-Each data set is a small module (``lgg``, ``isbi``, ``drive``, ``folder``, ``synthetic``)
-whose ``records(data_dir, **options)`` lists the slices on disk and whose ``load(...)`` reads
-them, once and eagerly, into a :class:`SliceSet` (decoded, checked, normalised);
+Each data set is a small module (``lgg``, ``isbi``, ``drive``, ``folder``, ``nifti``,
+``synthetic``) whose ``records(data_dir, **options)`` lists the slices on disk and whose
+``plan(data_dir, image_size, **options)`` describes how to read them volume by volume
+(keras_seg.data.plan). :func:`load` reads a plan into a :class:`SliceSet` (decoded, checked,
+normalised, with a per-slice geometry), in memory or through the disk cache;
+:func:`iter_volumes` reads it one volume at a time (prediction of mixed-size folders);
 ``keras_seg.data.pipeline.make_dataset`` then feeds a SliceSet to the model.
 """
 
@@ -10,16 +13,23 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator
 
+from keras_seg.data.defaults import dataset_defaults
+from keras_seg.data.geometry import Geometry, to_native
+from keras_seg.data.plan import Plan, collect
+from keras_seg.data.plan import iter_volumes as _iter_plan
 from keras_seg.data.records import Record
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.data.split import choose_val_volumes, kfold_volumes, split_by_volume
 from keras_seg.errors import UserError
 
 DATA_NAMES = ("synthetic", "lgg", "isbi", "drive", "folder")
+CACHE_MODES = ("memory", "disk")
 
-__all__ = ["DATA_NAMES", "Record", "SliceSet", "choose_val_volumes", "kfold_volumes", "load",
-           "records", "split_by_volume"]
+__all__ = ["CACHE_MODES", "DATA_NAMES", "Geometry", "Record", "SliceSet", "choose_val_volumes",
+           "dataset_defaults", "iter_volumes", "kfold_volumes", "load", "plan", "records",
+           "split_by_volume", "to_native"]
 
 
 def _reader(name: str):
@@ -36,9 +46,21 @@ def _check_options(name: str, fn, options: dict, fixed: tuple[str, ...]) -> None
                         f"{', '.join(accepted) or 'none'}")
 
 
+def plan(name: str, data_dir: str | None = None, image_size: int | None = None,
+         seed: int = 0, **options) -> Plan:
+    """The reading plan of data set ``name`` (arguments as :func:`load`); reads no pixels."""
+    module = _reader(name)
+    if name == "synthetic":
+        _check_options(name, module.plan, options, ("data_dir", "image_size", "seed"))
+        return module.plan(data_dir, image_size, seed, **options)
+    _check_options(name, module.plan, options, ("data_dir", "image_size"))
+    return module.plan(data_dir, image_size, **options)
+
+
 def load(name: str, data_dir: str | None = None, image_size: int | None = None,
-         seed: int = 0, **options) -> SliceSet:
-    """Load data set ``name`` into memory as a SliceSet.
+         seed: int = 0, *, cache: str = "memory", cache_dir: str | None = None,
+         verbose: int = 1, **options) -> SliceSet:
+    """Load data set ``name`` as a SliceSet.
 
     Args:
         name: one of :data:`DATA_NAMES`.
@@ -46,16 +68,39 @@ def load(name: str, data_dir: str | None = None, image_size: int | None = None,
         image_size: side the slices are resized to, or of the training patches for data sets
             read at native size (DRIVE); None keeps the native size.
         seed: seed of generated data (``synthetic``); the readers are deterministic.
+        cache: ``"memory"`` (default): every slice decoded into RAM; ``"disk"``: decoded once
+            into an on-disk cache (keras_seg.data.cache) and read back lazily, so memory does
+            not grow with the data set.
+        cache_dir: folder of the disk cache (default: keras_seg.data.cache.default_cache_dir).
+        verbose: 1 shows progress while reading large sets, 0 is silent.
         **options: the reader's options (config ``data.options``), e.g. ``lgg``:
             ``crop_to_brain``; ``isbi``: ``subset``, ``foreground``, ``sections_per_volume``;
-            ``drive``: ``subset``, ``manual``; every file reader: ``fit`` (``resize`` | ``patch``).
+            ``drive``: ``subset``, ``manual``; ``folder``: ``image_dir``, ``mask_dir``,
+            ``mask_suffix``; ``nifti``: see keras_seg.data.nifti; every file reader: ``fit``
+            (``resize`` | ``patch``).
     """
-    module = _reader(name)
-    if name == "synthetic":
-        _check_options(name, module.load, options, ("data_dir", "image_size", "seed"))
-        return module.load(data_dir, image_size, seed, **options)
-    _check_options(name, module.load, options, ("data_dir", "image_size"))
-    return module.load(data_dir, image_size, **options)
+    if cache not in CACHE_MODES:
+        raise UserError(f"unknown data.cache '{str(cache)[:40]}'; valid: "
+                        f"{', '.join(CACHE_MODES)}")
+    reading = plan(name, data_dir, image_size, seed, **options)
+    if cache == "disk":
+        from keras_seg.data import cache as disk_cache
+
+        return disk_cache.load(reading, cache_dir, verbose=verbose)
+    return collect(reading, verbose=verbose)
+
+
+def iter_volumes(name: str, data_dir: str | None = None, image_size: int | None = None,
+                 seed: int = 0, *, channels: int | None = None, **options
+                 ) -> Iterator[SliceSet]:
+    """Read data set ``name`` one volume at a time, each at its own size (see :func:`load`).
+
+    With ``image_size=None`` a folder of differently sized images loads (each image is its own
+    volume); each yielded SliceSet carries ``geometry`` per slice for
+    :func:`keras_seg.data.to_native`. ``channels`` repeats grey volumes to the model's channel
+    count.
+    """
+    return _iter_plan(plan(name, data_dir, image_size, seed, **options), channels)
 
 
 def records(name: str, data_dir: str, **options) -> list[Record]:

@@ -1,31 +1,41 @@
-"""Read records into a SliceSet once, eagerly: decode, validate, fit to size, normalise.
+"""Turn file records into a reading plan: decode, validate, fit to size, normalise per volume.
 
-Decoding happens here, in Python and a thread pool, rather than in the tf.data graph: tf.io
+Decoding happens here, in Python and thread pools, rather than in the tf.data graph: tf.io
 cannot decode TIFF, and bad data must be found before training starts rather than in the middle
-of an epoch. Every file is decoded and checked first (a UserError names the first bad file, in
-record order), then each volume is prepared, resized and normalised as a whole.
+of an epoch. Each volume is read as a whole: its files are decoded and checked in record order
+(a UserError names the first bad file), then the volume is cropped, resized and normalised, and
+every slice gets its :class:`~keras_seg.data.geometry.Geometry`.
+
+Bit depth: all slices of one volume must share one stored dtype (e.g. all uint8, or all uint16),
+because a volume is normalised as a whole; a volume mixing 8-bit and 16-bit slices would have its
+8-bit slices flattened to the bottom of the range. Such a volume is refused naming the first
+slice that differs (convert the files, or make each slice its own volume).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from keras_seg.data.decode import read_image, read_mask
+from keras_seg.data.geometry import Geometry
+from keras_seg.data.plan import Plan, VolumeTask, collect, with_channels
 from keras_seg.data.records import Record, stem
 from keras_seg.data.resize import resize_image, resize_mask
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 
 FITS = ("resize", "patch")
+DECODE_THREADS = 8  # per volume; volumes are read in parallel too (keras_seg.data.plan)
 
-# One volume: images float32 (n, H, W, C), masks uint8 (n, H, W) or None, roi uint8 or None.
-Volume = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 Normaliser = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
-Preparer = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], Volume]
+# A window chooser: f(images (n, H, W, C) float32 of one volume) -> ((top, left, height,
+# width), (pad top, bottom, left, right)) or None for the whole slice.
+Window = Callable[[np.ndarray], tuple[tuple[int, int, int, int], tuple[int, int, int, int]]
+                  | None]
+LabelMap = Callable[[np.ndarray], np.ndarray]
 
 
 def _size(array: np.ndarray) -> str:
@@ -45,10 +55,6 @@ def decode_record(record: Record) -> tuple[np.ndarray, np.ndarray | None, np.nda
     return tuple(decoded)
 
 
-def _with_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    return np.repeat(image, channels, axis=-1) if image.shape[-1] != channels else image
-
-
 def _check_sizes(arrays: Sequence[np.ndarray], paths: Sequence[str], hint: str) -> None:
     """A UserError names the first file whose (H, W) differs from the first one's."""
     first = arrays[0].shape[:2]
@@ -58,61 +64,100 @@ def _check_sizes(arrays: Sequence[np.ndarray], paths: Sequence[str], hint: str) 
                             f"{_size(arrays[0])}; {hint}")
 
 
-def _stack(arrays: Sequence[np.ndarray], paths: Sequence[str], hint: str) -> np.ndarray:
-    _check_sizes(arrays, paths, hint)
-    return np.stack(arrays)
+def _check_dtypes(arrays: Sequence[np.ndarray], paths: Sequence[str]) -> None:
+    """A UserError names the first slice whose stored dtype differs from the volume's first."""
+    first = arrays[0].dtype
+    for array, path in zip(arrays, paths, strict=True):
+        if array.dtype != first:
+            raise UserError(f"image {path} is stored as {array.dtype} but {paths[0]} of the "
+                            f"same volume as {first}; the slices of one volume must share one "
+                            "bit depth (convert them, or make each its own volume)")
 
 
-def _size_hint(fit: str) -> str:
+def size_hint(fit: str) -> str:
+    """What to tell the user when slices that must share a size do not."""
     return ("set --image-size to resize them" if fit == "resize"
             else "patch training needs images of one size")
 
 
-def _volume(slices, records, *, size, fit, normalise, prepare):
-    """Prepare, resize and normalise the decoded slices of one volume."""
+def _apply_window(array: np.ndarray | None, crop, pad) -> np.ndarray | None:
+    if array is None:
+        return None
+    top, left, height, width = crop
+    widths = [(0, 0), (pad[0], pad[1]), (pad[2], pad[3])] + [(0, 0)] * (array.ndim - 3)
+    return np.pad(array[:, top: top + height, left: left + width], widths)
+
+
+def read_volume(records: Sequence[Record], *, size: int | None, fit: str,
+                normalise: Normaliser, window: Window | None = None,
+                labels: LabelMap | None = None) -> SliceSet:
+    """Decode, check, crop, resize and normalise the slices of one volume.
+
+    Args:
+        records: the volume's slices, in order.
+        size: with ``fit="resize"``, the side every slice is resized to (None: native size);
+            ignored with ``fit="patch"``.
+        fit: ``"resize"`` or ``"patch"``.
+        normalise: ``f(images (n, H, W, C) float32, roi (n, H, W, 1) or None) -> images``.
+        window: optional crop-box chooser applied at native size (see ``Window``).
+        labels: optional map applied to the uint8 masks (e.g. swap foreground/background).
+    """
     paths = [r.image for r in records]
+    if len(records) > 1:
+        with ThreadPoolExecutor(min(DECODE_THREADS, len(records))) as pool:
+            slices = list(pool.map(decode_record, records))
+    else:
+        slices = [decode_record(records[0])]
+    _check_dtypes([s[0] for s in slices], paths)
     channels = max(s[0].shape[-1] for s in slices)
-    images = [_with_channels(s[0], channels).astype(np.float32) for s in slices]
+    images = [with_channels(s[0], channels).astype(np.float32) for s in slices]
     masks = None if slices[0][1] is None else [s[1] for s in slices]
     rois = None if slices[0][2] is None else [s[2] for s in slices]
-    if prepare is not None:
-        hint = "the slices of one volume must have one size"
-        volume = prepare(_stack(images, paths, hint),
-                         None if masks is None else np.stack(masks),
-                         None if rois is None else np.stack(rois))
-        images, masks, rois = (None if a is None else list(a) for a in volume)
+    geometry = [Geometry.identity(r.image, im.shape[:2]) for r, im in
+                zip(records, images, strict=True)]
+    if window is not None:
+        _check_sizes(images, paths, "the slices of one volume must have one size")
+        stacked = np.stack(images)
+        box = window(stacked)
+        if box is not None:
+            crop, pad = box
+            images = list(_apply_window(stacked, crop, pad))
+            masks = None if masks is None else list(_apply_window(np.stack(masks), crop, pad))
+            rois = None if rois is None else list(_apply_window(np.stack(rois), crop, pad))
+            geometry = [g.cropped(crop, pad) for g in geometry]
     if fit == "resize" and size is not None:
         images = [resize_image(im, (size, size)) for im in images]
         masks = None if masks is None else [resize_mask(m, (size, size)) for m in masks]
         rois = None if rois is None else [resize_mask(m, (size, size)) for m in rois]
-    images = _stack(images, paths, _size_hint(fit))
+        geometry = [g.resized((size, size)) for g in geometry]
+    _check_sizes(images, paths, size_hint(fit))
+    images = np.stack(images)
     masks = None if masks is None else np.stack(masks)[..., None]
+    if masks is not None and labels is not None:
+        masks = labels(masks)
     rois = None if rois is None else np.stack(rois)[..., None]
-    return normalise(images, rois), masks, rois
+    return SliceSet(
+        images=normalise(images, rois), masks=masks,
+        volume_ids=np.array([r.volume_id for r in records]),
+        slice_index=np.array([r.slice_index for r in records]),
+        weights=None if rois is None else rois.astype(np.float32),
+        names=np.array([r.name or stem(r.image) for r in records]),
+        patch_size=None, geometry=geometry)
 
 
-def assemble(records: Sequence[Record], *, image_size: int | None, fit: str,
-             normalise: Normaliser, prepare: Preparer | None = None,
-             workers: int | None = None) -> SliceSet:
-    """Decode, check and normalise ``records`` into a SliceSet.
+def plan(records: Sequence[Record], *, image_size: int | None, fit: str,
+         normalise: Normaliser, window: Window | None = None, labels: LabelMap | None = None,
+         options: dict | None = None) -> Plan:
+    """The reading plan of ``records``: one task per volume (see :func:`read_volume`).
 
     Args:
         records: the slices, grouped by volume in the order they should appear.
         image_size: with ``fit="resize"``, the side every slice is resized to (None keeps the
-            native size, which must then be the same for all); with ``fit="patch"``, the side
-            of the random training patches (the slices keep their native size).
+            native size, which must then be the same for all to collect them into one set);
+            with ``fit="patch"``, the side of the random training patches.
         fit: ``"resize"`` or ``"patch"``.
-        normalise: ``f(images (n, H, W, C) float32, roi (n, H, W, 1) or None) -> images``,
-            applied to each volume after resizing.
-        prepare: optional ``f(images, masks, roi) -> (images, masks, roi)`` applied to each
-            volume at native size before resizing (e.g. crop to the brain); masks and roi
-            are (n, H, W) uint8 or None.
-        workers: threads for decoding (default: CPU count + 4, at most 32).
-
-    Returns:
-        The SliceSet; the channel count is the largest in the set (grey slices of a colour set
-        are repeated to 3 channels), masks are None when the records have none, weights hold
-        the region of interest when the records have one.
+        normalise, window, labels: see :func:`read_volume`.
+        options: the reader's name and options (part of the disk cache key).
     """
     if fit not in FITS:
         raise UserError(f"unknown fit '{fit}'; valid: {', '.join(FITS)}")
@@ -120,33 +165,31 @@ def assemble(records: Sequence[Record], *, image_size: int | None, fit: str,
         raise UserError("the data set has no images")
     if len({r.mask is None for r in records}) > 1 or len({r.roi is None for r in records}) > 1:
         raise ValueError("records must all have masks (and regions of interest) or none")
-    workers = workers or min(32, (os.cpu_count() or 1) + 4)
-    volumes: dict[str, list[int]] = {}
-    for i, r in enumerate(records):
-        volumes.setdefault(r.volume_id, []).append(i)
-    with ThreadPoolExecutor(workers) as pool:
-        decoded = list(pool.map(decode_record, records))
-        parts = list(pool.map(
-            lambda idx: _volume([decoded[i] for i in idx], [records[i] for i in idx],
-                                size=image_size, fit=fit, normalise=normalise,
-                                prepare=prepare),
-            volumes.values()))
-    channels = max(p[0].shape[-1] for p in parts)
-    ordered = [records[i] for idx in volumes.values() for i in idx]
-    firsts = [records[idx[0]].image for idx in volumes.values()]
-    _check_sizes([p[0][0] for p in parts], firsts, _size_hint(fit))
-    images = np.concatenate([_with_channels(p[0], channels) for p in parts])
-    data = SliceSet(
-        images=images,
-        masks=None if parts[0][1] is None else np.concatenate([p[1] for p in parts]),
-        volume_ids=np.array([r.volume_id for r in ordered]),
-        slice_index=np.array([r.slice_index for r in ordered]),
-        weights=None if parts[0][2] is None
-        else np.concatenate([p[2] for p in parts]).astype(np.float32),
-        names=np.array([r.name or stem(r.image) for r in ordered]),
-        patch_size=image_size if fit == "patch" else None,
-    )
-    if data.patch_size is not None and data.patch_size > min(images.shape[1:3]):
-        raise UserError(f"image size {data.patch_size} is larger than the images "
-                        f"({images.shape[2]}x{images.shape[1]}) it should be a patch of")
-    return data
+    volumes: dict[str, list[Record]] = {}
+    for r in records:
+        volumes.setdefault(r.volume_id, []).append(r)
+
+    def task(volume: str, members: list[Record]) -> VolumeTask:
+        files = tuple(p for r in members for p in (r.image, r.mask, r.roi) if p is not None)
+        return VolumeTask(volume, files, lambda: read_volume(
+            members, size=image_size, fit=fit, normalise=normalise, window=window,
+            labels=labels))
+
+    return Plan([task(v, m) for v, m in volumes.items()],
+                patch_size=image_size if fit == "patch" else None, size_hint=size_hint(fit),
+                options={**(options or {}), "image_size": image_size, "fit": fit})
+
+
+def assemble(records: Sequence[Record], *, image_size: int | None, fit: str,
+             normalise: Normaliser, window: Window | None = None,
+             labels: LabelMap | None = None, workers: int | None = None,
+             verbose: int = 1) -> SliceSet:
+    """Read ``records`` into one in-memory SliceSet (see :func:`plan` for the arguments).
+
+    Returns:
+        The SliceSet; the channel count is the largest in the set (grey slices of a colour set
+        are repeated to 3 channels), masks are None when the records have none, weights hold
+        the region of interest when the records have one.
+    """
+    return collect(plan(records, image_size=image_size, fit=fit, normalise=normalise,
+                        window=window, labels=labels), workers=workers, verbose=verbose)

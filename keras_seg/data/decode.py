@@ -1,7 +1,12 @@
-"""Decode image and mask files (PNG, TIFF, JPEG, GIF) into arrays, validating as we go.
+"""Decode image and mask files (PNG, TIFF, JPEG, GIF, BMP) into arrays, validating as we go.
+
+TIFF files may use any compression public data sets use (LZW as DRIVE, deflate, PackBits,
+JPEG): tifffile decodes them with the ``imagecodecs`` package.
 
 Images come out (H, W, C) in their stored dtype with C = 1 (grey) or 3 (colour): an alpha channel is
-dropped, palette images are expanded to their colours. Masks come out uint8 (H, W) of 0/1:
+dropped, palette images are expanded to their colours. Complex-valued images and images with NaN
+or infinite pixels are refused (naming the file), never silently cast. Masks come out uint8
+(H, W) of 0/1:
 
 - a grey or colour mask (all colour channels equal) must hold only 0 and 1, or only 0 and 255
   (255 -> 1); 0 is background;
@@ -72,9 +77,22 @@ def read_image(path: str) -> np.ndarray:
                         "or (H, W, 4) (stacks of several pages are not supported)")
     if array.shape[-1] in (2, 4):  # drop alpha
         array = array[..., : array.shape[-1] - 1]
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise UserError(f"image {path} holds {array.dtype} values, not numbers")
+    check_pixels(array, path)
     return array
+
+
+def check_pixels(array: np.ndarray, path: str, what: str = "image") -> None:
+    """A UserError naming ``path`` unless ``array`` holds real, finite numbers."""
+    if np.iscomplexobj(array):
+        raise UserError(f"{what} {path} holds complex values ({array.dtype}); keras-seg reads "
+                        "real-valued images only (store the magnitude or one part)")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise UserError(f"{what} {path} holds {array.dtype} values, not numbers")
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise UserError(f"{what} {path} has {bad} NaN or infinite pixel values; fix or "
+                            "remove the file")
 
 
 def read_mask(path: str) -> np.ndarray:
@@ -90,6 +108,7 @@ def read_mask(path: str) -> np.ndarray:
         return np.asarray(image), False
 
     array, palette = _decode(path, reader)
+    check_pixels(array, path, "mask")
     if array.ndim == 3:
         if array.shape[-1] in (2, 4):
             array = array[..., : array.shape[-1] - 1]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import re
 
-from keras_seg.data.assemble import assemble
+from keras_seg.data.assemble import plan as make_plan
 from keras_seg.data.normalise import zscore
+from keras_seg.data.plan import Plan, collect
 from keras_seg.data.records import Record, image_files, natural_key, require_dir, stem
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
@@ -82,6 +83,13 @@ def records(data_dir: str, subset: str = "training", manual: str | None = "1st_m
                    roi=fov[n]) for n, path in images.items()]
 
 
+def plan(data_dir: str, image_size: int | None = None, *, subset: str = "training",
+         manual: str | None = "1st_manual", fit: str = "patch") -> Plan:
+    """The reading plan of DRIVE (arguments as :func:`load`)."""
+    return make_plan(records(data_dir, subset, manual), image_size=image_size, fit=fit,
+                     normalise=zscore, options={"reader": "drive"})
+
+
 def load(data_dir: str, image_size: int | None = None, *, subset: str = "training",
          manual: str | None = "1st_manual", fit: str = "patch") -> SliceSet:
     """Read DRIVE into a SliceSet (3 channels, weights = field of view).
@@ -94,5 +102,4 @@ def load(data_dir: str, image_size: int | None = None, *, subset: str = "trainin
         manual: ``"1st_manual"`` (default), ``"2nd_manual"``, or None for no labels.
         fit: ``"patch"`` (default) or ``"resize"``.
     """
-    return assemble(records(data_dir, subset, manual), image_size=image_size, fit=fit,
-                    normalise=zscore)
+    return collect(plan(data_dir, image_size, subset=subset, manual=manual, fit=fit))

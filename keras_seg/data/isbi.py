@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 
-from keras_seg.data.assemble import assemble
+from keras_seg.data.assemble import plan as make_plan
 from keras_seg.data.normalise import zscore
+from keras_seg.data.plan import Plan, collect
 from keras_seg.data.records import Record, image_files, natural_key, pair_by_stem, require_dir
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
@@ -60,6 +61,23 @@ def records(data_dir: str, subset: str = "train", sections_per_volume: int = 4
     return out
 
 
+def _membrane(masks):
+    return 1 - masks
+
+
+def plan(data_dir: str, image_size: int | None = None, *, subset: str = "train",
+         foreground: str = "membrane", sections_per_volume: int = 4,
+         fit: str = "resize") -> Plan:
+    """The reading plan of the ISBI set (arguments as :func:`load`)."""
+    if foreground not in FOREGROUNDS:
+        raise UserError(f"unknown ISBI foreground '{foreground}'; valid: "
+                        f"{', '.join(FOREGROUNDS)}")
+    return make_plan(records(data_dir, subset, sections_per_volume), image_size=image_size,
+                     fit=fit, normalise=zscore,
+                     labels=_membrane if foreground == "membrane" else None,
+                     options={"reader": "isbi", "foreground": foreground})
+
+
 def load(data_dir: str, image_size: int | None = None, *, subset: str = "train",
          foreground: str = "membrane", sections_per_volume: int = 4,
          fit: str = "resize") -> SliceSet:
@@ -74,11 +92,5 @@ def load(data_dir: str, image_size: int | None = None, *, subset: str = "train",
         sections_per_volume: consecutive sections per volume (default 4).
         fit: ``"resize"`` (default) or ``"patch"``.
     """
-    if foreground not in FOREGROUNDS:
-        raise UserError(f"unknown ISBI foreground '{foreground}'; valid: "
-                        f"{', '.join(FOREGROUNDS)}")
-    data = assemble(records(data_dir, subset, sections_per_volume), image_size=image_size,
-                    fit=fit, normalise=zscore)
-    if data.masks is not None and foreground == "membrane":
-        data.masks = 1 - data.masks
-    return data
+    return collect(plan(data_dir, image_size, subset=subset, foreground=foreground,
+                        sections_per_volume=sections_per_volume, fit=fit))

@@ -18,8 +18,9 @@ import re
 
 import numpy as np
 
-from keras_seg.data.assemble import assemble
+from keras_seg.data.assemble import plan as make_plan
 from keras_seg.data.normalise import percentile_rescale, zscore
+from keras_seg.data.plan import Plan, collect
 from keras_seg.data.records import (
     IMAGE_EXTENSIONS,
     Record,
@@ -71,34 +72,54 @@ def records(data_dir: str) -> list[Record]:
     return [r for folder in sorted(patients, key=natural_key) for r in _patient_records(folder)]
 
 
-def crop_brain(images: np.ndarray, masks: np.ndarray | None, roi: np.ndarray | None = None,
-                  threshold: float = 0.1):
-    """Crop a volume to the box around the brain, then zero-pad it to a square.
+def brain_window(images: np.ndarray, threshold: float = 0.1
+                 ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]] | None:
+    """The box around the brain of one volume and the padding that makes it square.
 
     The brain is every pixel where some channel of some slice exceeds ``threshold`` times the
-    volume's maximum; one box serves all slices. Masks (and roi) get the same crop and pad.
+    volume's maximum; one box serves all slices.
+
+    Args:
+        images: (n, H, W, C) float32, one volume.
+        threshold: fraction of the maximum that separates brain from background.
+
+    Returns:
+        ``((top, left, height, width), (pad top, bottom, left, right))``, or None when no
+        pixel is brain (the slices are then kept whole).
+    """
+    brain = (images > threshold * images.max()).any(axis=(0, 3))
+    if not brain.any():
+        return None
+    rows, cols = np.flatnonzero(brain.any(1)), np.flatnonzero(brain.any(0))
+    h, w = int(rows[-1] + 1 - rows[0]), int(cols[-1] + 1 - cols[0])
+    side = max(h, w)
+    pad = ((side - h) // 2, side - h - (side - h) // 2,
+           (side - w) // 2, side - w - (side - w) // 2)
+    return (int(rows[0]), int(cols[0]), h, w), pad
+
+
+def crop_brain(images: np.ndarray, masks: np.ndarray | None, roi: np.ndarray | None = None,
+               threshold: float = 0.1):
+    """Crop a volume to :func:`brain_window`'s box, then zero-pad it to a square.
 
     Args:
         images: (n, H, W, C) float32, one volume.
         masks: (n, H, W) uint8 or None.
         roi: (n, H, W) uint8 or None.
-        threshold: fraction of the maximum that separates brain from background.
+        threshold: see :func:`brain_window`.
 
     Returns:
         ``(images, masks, roi)`` cropped and padded to (n, S, S, ...).
     """
-    brain = (images > threshold * images.max()).any(axis=(0, 3))
-    if not brain.any():
+    window = brain_window(images, threshold)
+    if window is None:
         return images, masks, roi
-    rows, cols = np.flatnonzero(brain.any(1)), np.flatnonzero(brain.any(0))
-    box = (slice(None), slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    h, w = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
-    side = max(h, w)
-    pad = [(0, 0), ((side - h) // 2, side - h - (side - h) // 2),
-           ((side - w) // 2, side - w - (side - w) // 2)]
+    (top, left, h, w), pad = window
+    box = (slice(None), slice(top, top + h), slice(left, left + w))
+    widths = [(0, 0), pad[:2], pad[2:]]
 
     def fit(a, extra=()):
-        return None if a is None else np.pad(a[box], pad + list(extra))
+        return None if a is None else np.pad(a[box], widths + list(extra))
     return fit(images, [(0, 0)]), fit(masks), fit(roi)
 
 
@@ -108,6 +129,14 @@ def normalise(images: np.ndarray, roi: np.ndarray | None = None) -> np.ndarray:
     ``roi`` is unused (LGG has none); it is part of the normaliser signature of assemble.
     """
     return zscore(percentile_rescale(images, 10.0, 99.0))
+
+
+def plan(data_dir: str, image_size: int | None = None, *, crop_to_brain: bool = False,
+         fit: str = "resize") -> Plan:
+    """The reading plan of the LGG set (arguments as :func:`load`)."""
+    return make_plan(records(data_dir), image_size=image_size, fit=fit, normalise=normalise,
+                     window=brain_window if crop_to_brain else None,
+                     options={"reader": "lgg", "crop_to_brain": bool(crop_to_brain)})
 
 
 def load(data_dir: str, image_size: int | None = None, *, crop_to_brain: bool = False,
@@ -121,5 +150,4 @@ def load(data_dir: str, image_size: int | None = None, *, crop_to_brain: bool = 
             the reference does. Default False (predictions then map 1:1 onto the files).
         fit: ``"resize"`` (default) or ``"patch"``.
     """
-    return assemble(records(data_dir), image_size=image_size, fit=fit, normalise=normalise,
-                    prepare=crop_brain if crop_to_brain else None)
+    return collect(plan(data_dir, image_size, crop_to_brain=crop_to_brain, fit=fit))

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from keras_seg.errors import UserError
 
-IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".gif")
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".bmp")
 
 
 class Record(NamedTuple):
@@ -90,8 +90,9 @@ def pair_by_stem(images: dict[str, str], masks: dict[str, str], mask_suffixes=("
     for key, image in images.items():
         found = [masks[key + s] for s in mask_suffixes if key + s in masks]
         if not found:
+            stems = " or ".join(f"'{key}{s}'" for s in mask_suffixes)
             raise UserError(f"image {image} has no mask (expected a file with the stem "
-                            f"'{key}' in the masks folder)")
+                            f"{stems} in the masks folder)")
         if len(found) > 1:
             raise UserError(f"image {image} has several masks: {', '.join(found)}")
         used.add(stem(found[0]))

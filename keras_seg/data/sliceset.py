@@ -1,4 +1,4 @@
-"""In-memory slices grouped into volumes: what every data reader produces."""
+"""Slices grouped into volumes: what every data reader produces."""
 
 from __future__ import annotations
 
@@ -22,6 +22,18 @@ class SliceSet:
         patch_size: when set, the images keep their native size, training uses random
             patches of this side and evaluation uses whole images padded to the network
             stride (see keras_seg.data.pipeline); None: train on whole images.
+        geometry: optional (N,) object array of :class:`keras_seg.data.geometry.Geometry`, one
+            per slice: the source file (``geometry[i].source``), the slice's ``(H0, W0)`` in
+            it, the crop box, padding and resize the reader applied, the position in a 3D
+            source and the pixel spacing in mm. ``keras_seg.data.geometry.to_native(prob,
+            geometry[i])`` maps a (h, w, K) prediction of slice i back to the file's grid.
+            Every file reader sets it.
+
+    ``images``, ``masks`` and ``weights`` are numpy arrays in memory, or, for a set read through
+    the disk cache (keras_seg.data.cache), lazy arrays that read rows from disk when indexed
+    with ``np.asarray`` or ``.read``; ``subset`` never reads pixels. To read a data set one
+    volume at a time instead (e.g. images of different sizes for prediction), use
+    ``keras_seg.data.iter_volumes``.
     """
 
     images: np.ndarray
@@ -31,6 +43,7 @@ class SliceSet:
     weights: np.ndarray | None = None
     names: np.ndarray | None = None
     patch_size: int | None = None
+    geometry: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.volume_ids = np.asarray(self.volume_ids).astype(str)
@@ -38,6 +51,10 @@ class SliceSet:
         if self.names is None:
             self.names = np.array([f"{v}_{k}" for v, k in
                                    zip(self.volume_ids, self.slice_index, strict=True)])
+        if self.geometry is not None and not isinstance(self.geometry, np.ndarray):
+            geometry = np.empty(len(self.geometry), object)
+            geometry[:] = list(self.geometry)
+            self.geometry = geometry
 
     def __len__(self) -> int:
         return len(self.images)
@@ -53,7 +70,7 @@ class SliceSet:
             return None if a is None else a[index]
         return SliceSet(self.images[index], take(self.masks), self.volume_ids[index],
                         self.slice_index[index], take(self.weights), take(self.names),
-                        self.patch_size)
+                        self.patch_size, take(self.geometry))
 
     def select_volumes(self, volumes) -> SliceSet:
         """The slices of the given volumes, in their original order."""

@@ -13,7 +13,9 @@ def choose_val_volumes(volumes: list[str], val_volumes: int | float, seed: int) 
 
     Args:
         volumes: all volume ids.
-        val_volumes: a count (int >= 1) or a fraction in (0, 1), rounded to a count.
+        val_volumes: a count (int >= 1) or a fraction in (0, 1): the fraction of the volumes
+            rounded to a count, then kept within 1 .. n - 1 so that at least one volume is on
+            each side (2 volumes split 1/1, 3 volumes 2/1 at the default 0.2).
         seed: seed of the draw; the same seed and volumes give the same choice, whatever
             their order.
 
@@ -21,8 +23,15 @@ def choose_val_volumes(volumes: list[str], val_volumes: int | float, seed: int) 
         The sorted validation volume ids.
     """
     n = len(volumes)
-    count = int(round(val_volumes * n)) if isinstance(val_volumes, float) and val_volumes < 1 \
-        else int(val_volumes)
+    if isinstance(val_volumes, float) and not val_volumes.is_integer():
+        if not 0 < val_volumes < 1:
+            raise UserError(f"val_volumes={val_volumes} must be a count >= 1 or a fraction "
+                            "in (0, 1)")
+        if n < 2:
+            raise UserError(f"a validation split needs at least 2 volumes; the data has {n}")
+        count = min(max(int(round(val_volumes * n)), 1), n - 1)
+    else:
+        count = int(val_volumes)
     if not 1 <= count < n:
         raise UserError(f"val_volumes={val_volumes} must leave at least one volume on each side "
                         f"of the split; the data has {n} volumes")

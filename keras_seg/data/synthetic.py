@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_seg.data.geometry import Geometry
+from keras_seg.data.plan import Plan, VolumeTask
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 
@@ -120,7 +122,20 @@ def generate(num_volumes: int = 24, slices_per_volume: int = 8, image_size: int 
         volume_ids=np.repeat([f"synthetic_{v:03d}" for v in range(num_volumes)],
                              slices_per_volume),
         slice_index=np.tile(np.arange(1, slices_per_volume + 1), num_volumes),
+        geometry=[Geometry.identity("synthetic", (s, s), index=z)
+                  for _ in range(num_volumes) for z in range(slices_per_volume)],
     )
+
+
+def plan(data_dir: str | None = None, image_size: int | None = None, seed: int = 0, *,
+         num_volumes: int = 24, slices_per_volume: int = 8) -> Plan:
+    """The synthetic set as a plan: generated once, delivered volume by volume."""
+    data = load(data_dir, image_size, seed, num_volumes=num_volumes,
+                slices_per_volume=slices_per_volume)
+    return Plan([VolumeTask(v, (), lambda v=v: data.select_volumes([v])) for v in data.volumes],
+                patch_size=None, size_hint="",
+                options={"reader": "synthetic", "seed": seed, "num_volumes": num_volumes,
+                         "slices_per_volume": slices_per_volume, "image_size": image_size})
 
 
 def load(data_dir: str | None = None, image_size: int | None = None, seed: int = 0, *,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_seg.data import SliceSet, kfold_volumes, split_by_volume
+from keras_seg.data import SliceSet, dataset_defaults, kfold_volumes, split_by_volume
 from keras_seg.errors import UserError
 
 
@@ -43,10 +43,37 @@ def test_explicit_volume_list():
         split_by_volume(_data(), ["v99"], 0)
 
 
-@pytest.mark.parametrize("val", [0, 10, 0.01, 0.99])
+@pytest.mark.parametrize("val", [0, 10, 11])
 def test_a_split_must_leave_volumes_on_both_sides(val):
     with pytest.raises(UserError, match="at least one volume on each side"):
         split_by_volume(_data(), val, 0)
+
+
+@pytest.mark.parametrize("volumes, fraction, expected_val", [
+    (2, 0.2, 1), (3, 0.2, 1), (2, 0.9, 1), (3, 0.9, 2), (10, 0.01, 1), (10, 0.99, 9),
+    (10, 0.2, 2), (10, 0.25, 2), (24, 0.2, 5),
+])
+def test_a_fraction_keeps_at_least_one_volume_on_each_side(volumes, fraction, expected_val):
+    train, val = split_by_volume(_data(volumes), fraction, 0)
+    assert (len(train.volumes), len(val.volumes)) == (volumes - expected_val, expected_val)
+
+
+def test_the_default_fraction_splits_2_and_3_volume_sets():
+    fraction = dataset_defaults("folder")["data"]["val_volumes"]
+    for volumes, expected in ((2, (1, 1)), (3, (2, 1))):
+        train, val = split_by_volume(_data(volumes), fraction, 0)
+        assert (len(train.volumes), len(val.volumes)) == expected
+
+
+@pytest.mark.parametrize("val, message", [
+    (1.5, "count >= 1 or a fraction"), (float("nan"), "count >= 1 or a fraction"),
+    (-0.5, "count >= 1 or a fraction"),
+])
+def test_bad_fractions(val, message):
+    with pytest.raises(UserError, match=message):
+        split_by_volume(_data(), val, 0)
+    with pytest.raises(UserError, match="at least 2 volumes"):
+        split_by_volume(_data(1), 0.5, 0)
 
 
 def test_kfold_partitions_the_volumes():

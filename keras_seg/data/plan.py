@@ -1,0 +1,159 @@
+"""A data set as a list of volumes to read, and the ways to read them.
+
+Every file reader describes its data set as a :class:`Plan`: one :class:`VolumeTask` per volume
+(patient, stack, image), each able to decode, check, prepare and normalise its volume on its own
+into a small :class:`SliceSet`. The plan is then read
+
+- all into memory: :func:`collect` (``data.cache: memory``, the default);
+- one volume at a time, each at its own size: :func:`iter_volumes` (prediction of folders of
+  mixed sizes, bounded memory);
+- through the on-disk cache: keras_seg.data.cache (``data.cache: disk``).
+
+Channels: a set whose volumes differ in channel count (grey and colour images) is delivered with
+the largest count, grey slices repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from keras_seg import progress
+from keras_seg.data.sliceset import SliceSet
+from keras_seg.errors import UserError
+
+PROGRESS_MIN_FILES = 200  # sets with fewer files load without a progress display
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeTask:
+    """One volume of a data set, not yet read.
+
+    Attributes:
+        volume_id: the volume's id.
+        files: every file the volume reads (for the cache key and the progress count).
+        read: ``f() -> SliceSet`` of the volume: decoded, checked, prepared, normalised, with
+            a geometry per slice.
+    """
+
+    volume_id: str
+    files: tuple[str, ...]
+    read: Callable[[], SliceSet]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a reader will read.
+
+    Attributes:
+        tasks: the volumes, in data-set order.
+        patch_size: side of the random training patches when the slices keep their native size
+            (``fit="patch"``), else None.
+        size_hint: what to tell the user when the slices' sizes differ.
+        options: the reader's name and every option that changes the delivered arrays (part of
+            the disk cache's key).
+    """
+
+    tasks: list[VolumeTask]
+    patch_size: int | None
+    size_hint: str
+    options: dict
+
+
+def with_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """Repeat a one-channel (..., 1) array to ``channels``; other counts must already match."""
+    if images.shape[-1] == channels:
+        return images
+    if images.shape[-1] != 1:
+        raise UserError(f"images have {images.shape[-1]} channels where {channels} are needed")
+    return np.repeat(images, channels, axis=-1)
+
+
+def _workers(workers: int | None) -> int:
+    return workers or min(32, (os.cpu_count() or 1) + 4)
+
+
+def _check_sizes(parts: list[SliceSet], hint: str) -> None:
+    first = parts[0].images.shape[1:3]
+    for part in parts:
+        if part.images.shape[1:3] != first:
+            h, w = part.images.shape[1:3]
+            raise UserError(f"image {part.geometry[0].source} is {w}x{h} but "
+                            f"{parts[0].geometry[0].source} is {first[1]}x{first[0]}; {hint}")
+
+
+def _read_all(plan: Plan, workers: int | None, verbose: int, label: str) -> Iterator[SliceSet]:
+    """The volumes in plan order, read in a thread pool, with a progress display for big sets."""
+    files = sum(len(t.files) for t in plan.tasks)
+    shown = verbose and files >= PROGRESS_MIN_FILES
+    bar = progress.Progress(files, label, unit="file", verbose=verbose if shown else 0)
+    with ThreadPoolExecutor(_workers(workers)) as pool:
+        for task, part in zip(plan.tasks, pool.map(lambda t: t.read(), plan.tasks),
+                              strict=True):
+            bar.add(len(task.files))
+            yield part
+    bar.close()
+
+
+def concatenate(parts: list[SliceSet], patch_size: int | None = None, hint: str = "") -> SliceSet:
+    """One SliceSet of several volumes' parts (channels unified, sizes checked)."""
+    _check_sizes(parts, hint)
+    channels = max(p.images.shape[-1] for p in parts)
+
+    def join(field):
+        arrays = [getattr(p, field) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    return SliceSet(
+        images=np.concatenate([with_channels(p.images, channels) for p in parts]),
+        masks=join("masks"), volume_ids=join("volume_ids"), slice_index=join("slice_index"),
+        weights=join("weights"), names=join("names"), patch_size=patch_size,
+        geometry=join("geometry"))
+
+
+def check_patch_size(patch_size: int | None, shape: tuple[int, ...]) -> None:
+    """A UserError when training patches of ``patch_size`` do not fit images of ``shape``."""
+    if patch_size is not None and patch_size > min(shape[1:3]):
+        raise UserError(f"image size {patch_size} is larger than the images "
+                        f"({shape[2]}x{shape[1]}) it should be a patch of")
+
+
+def collect(plan: Plan, workers: int | None = None, verbose: int = 1) -> SliceSet:
+    """Read every volume of ``plan`` into one in-memory SliceSet.
+
+    Args:
+        plan: the reader's plan.
+        workers: threads reading volumes in parallel (default: CPU count + 4, at most 32).
+        verbose: 1 shows progress for sets of at least ``PROGRESS_MIN_FILES`` files
+            (keras_seg.progress), 0 is silent.
+    """
+    parts = list(_read_all(plan, workers, verbose, "reading"))
+    data = concatenate(parts, plan.patch_size, plan.size_hint)
+    check_patch_size(data.patch_size, data.images.shape)
+    return data
+
+
+def iter_volumes(plan: Plan, channels: int | None = None) -> Iterator[SliceSet]:
+    """Read the volumes of ``plan`` one at a time, each at its own size.
+
+    Memory holds one volume; a folder of differently sized images (each its own volume) is
+    fine at ``image_size=None``. Every slice keeps its ``geometry``, so predictions can be
+    mapped back to the files with :func:`keras_seg.data.geometry.to_native`.
+
+    Args:
+        plan: the reader's plan.
+        channels: deliver this many channels (grey volumes repeated; the model's input
+            channels); None keeps each volume's own count.
+    """
+    for task in plan.tasks:
+        part = task.read()
+        if channels is not None:
+            if part.images.shape[-1] not in (1, channels):
+                raise UserError(f"image {part.geometry[0].source} has "
+                                f"{part.images.shape[-1]} channels; the model takes {channels}")
+            part.images = with_channels(part.images, channels)
+        yield part
