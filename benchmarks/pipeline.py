@@ -24,8 +24,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-import losses  # noqa: E402
 from keras_seg import data as data_lib  # noqa: E402
+from keras_seg import losses  # noqa: E402
 from keras_seg.data import augment as augment_lib  # noqa: E402
 from keras_seg.data.pipeline import make_dataset  # noqa: E402
 from keras_seg.models import get_model  # noqa: E402

@@ -36,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import losses  # noqa: E402
+from keras_seg import losses  # noqa: E402
 from keras_seg.data.pipeline import make_dataset  # noqa: E402
 from keras_seg.data.sliceset import SliceSet  # noqa: E402
 from keras_seg.export import export_saved_model, load_saved_model  # noqa: E402

@@ -1,8 +1,17 @@
-"""Keras callbacks for segmentation training: best per-volume-DSC checkpoint, LR finder, images."""
+"""The top-level name of `keras_seg.callbacks`, kept so `from callbacks import LRFinder` works.
 
-from callbacks.best_dsc import BestDSCCheckpoint, save_atomically
-from callbacks.lr_finder import LRFinder, find_lr
-from callbacks.tensorboard_images import TensorBoardImages, choose_slices
+This package is an alias, not a copy: `import callbacks` binds the very module
+`keras_seg.callbacks`, and `callbacks.<submodule>` the very submodules, so every class exists
+once.
+"""
 
-__all__ = ["BestDSCCheckpoint", "LRFinder", "TensorBoardImages", "choose_slices", "find_lr",
-           "save_atomically"]
+import importlib
+import pkgutil
+import sys
+
+import keras_seg.callbacks as _target
+
+for _info in pkgutil.iter_modules(_target.__path__):
+    sys.modules[f"{__name__}.{_info.name}"] = importlib.import_module(
+        f"{_target.__name__}.{_info.name}")
+sys.modules[__name__] = _target

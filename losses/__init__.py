@@ -1,112 +1,17 @@
-"""Segmentation losses and metrics for Keras 3, written with `keras.ops` only.
+"""The top-level name of `keras_seg.losses`, kept so `from losses import focal_loss` works.
 
-Each loss `x` comes three ways: a function `x(y_true, y_pred, ...)` returning one float32 value
-per image, shape (B,); a registered class `XLoss(keras.losses.Loss)`; and a factory `x_loss(...)`
-returning a configured instance (plus the names users know: `dice_coef_loss`, `mixed_loss`).
-`get(name, **kwargs)` builds one by name; `NAMES` lists the names.
+This package is an alias, not a copy: `import losses` binds the very module `keras_seg.losses`,
+and `losses.<submodule>` (e.g. `from losses.registry import LOSSES`) the very submodules, so every
+class exists once and registers once with Keras.
 """
 
-from losses.bce import BCELoss, bce, bce_loss
-from losses.combined import (
-    BCEDiceLoss,
-    BCELogDiceLoss,
-    FocalDiceLoss,
-    bce_dice,
-    bce_dice_loss,
-    bce_logdice,
-    bce_logdice_loss,
-    focal_dice,
-    focal_dice_loss,
-    mixed_loss,
-)
-from losses.dice import (
-    DiceLoss,
-    LogDiceLoss,
-    dice,
-    dice_coef_loss,
-    dice_loss,
-    log_dice,
-    log_dice_loss,
-)
-from losses.focal import FocalLoss, focal, focal_loss
-from losses.iou import SoftIoULoss, soft_iou, soft_iou_loss
-from losses.lovasz import LovaszHingeLoss, lovasz_hinge, lovasz_hinge_loss
-from losses.metrics import MeanIoU, dice_coef, iou
-from losses.multiclass import DiceCELoss, dice_ce, dice_ce_loss
-from losses.registry import NAMES, get
-from losses.tversky import (
-    FocalTverskyLoss,
-    TverskyLoss,
-    focal_tversky,
-    focal_tversky_loss,
-    tversky,
-    tversky_loss,
-)
-from losses.weighted import (
-    WeightedBCEDiceLoss,
-    WeightedBCELoss,
-    WeightedDiceLoss,
-    border_weights,
-    weighted_bce,
-    weighted_bce_dice,
-    weighted_bce_dice_loss,
-    weighted_bce_loss,
-    weighted_dice,
-    weighted_dice_loss,
-)
+import importlib
+import pkgutil
+import sys
 
-__all__ = [
-    "NAMES",
-    "BCEDiceLoss",
-    "BCELogDiceLoss",
-    "BCELoss",
-    "DiceCELoss",
-    "DiceLoss",
-    "FocalDiceLoss",
-    "FocalLoss",
-    "FocalTverskyLoss",
-    "LogDiceLoss",
-    "LovaszHingeLoss",
-    "MeanIoU",
-    "SoftIoULoss",
-    "TverskyLoss",
-    "WeightedBCEDiceLoss",
-    "WeightedBCELoss",
-    "WeightedDiceLoss",
-    "bce",
-    "bce_dice",
-    "bce_dice_loss",
-    "bce_logdice",
-    "bce_logdice_loss",
-    "bce_loss",
-    "border_weights",
-    "dice",
-    "dice_ce",
-    "dice_ce_loss",
-    "dice_coef",
-    "dice_coef_loss",
-    "dice_loss",
-    "focal",
-    "focal_dice",
-    "focal_dice_loss",
-    "focal_loss",
-    "focal_tversky",
-    "focal_tversky_loss",
-    "get",
-    "iou",
-    "log_dice",
-    "log_dice_loss",
-    "lovasz_hinge",
-    "lovasz_hinge_loss",
-    "mixed_loss",
-    "soft_iou",
-    "soft_iou_loss",
-    "tversky",
-    "tversky_loss",
-    "weighted_bce",
-    "weighted_bce_dice",
-    "weighted_bce_dice_loss",
-    "weighted_bce_loss",
-    "weighted_dice",
-    "weighted_dice_loss",
-]
+import keras_seg.losses as _target
+
+for _info in pkgutil.iter_modules(_target.__path__):
+    sys.modules[f"{__name__}.{_info.name}"] = importlib.import_module(
+        f"{_target.__name__}.{_info.name}")
+sys.modules[__name__] = _target

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from callbacks import BestDSCCheckpoint, save_atomically
+from keras_seg.callbacks import BestDSCCheckpoint, save_atomically
 from keras_seg.metrics import class_slice_sums, per_volume_class_dsc
 
 # A 1x1 conv with sigmoid: prediction > 0.5 exactly where kernel * x + bias > 0. The weights of

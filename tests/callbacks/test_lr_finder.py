@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from callbacks import LRFinder, find_lr
+from keras_seg.callbacks import LRFinder, find_lr
 
 BATCHES, BATCH, SIZE = 12, 4, 32
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from callbacks import BestDSCCheckpoint, TensorBoardImages, choose_slices
+from keras_seg.callbacks import BestDSCCheckpoint, TensorBoardImages, choose_slices
 from keras_seg.visualize import overlay
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import ops
 
-import losses
+from keras_seg import losses
 
 BINARY = tuple(name for name in losses.NAMES if name != "dice_ce")
 DICE_TYPE = ("dice", "log_dice", "bce_dice", "bce_logdice", "focal_dice", "weighted_dice",

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-import losses
+from keras_seg import losses
 
 BINARY = [n for n in losses.NAMES if n != "dice_ce"]
 

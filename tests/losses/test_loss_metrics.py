@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-import losses
+from keras_seg import losses
 
 
 def square(rows, cols):

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-import losses
+from keras_seg import losses
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import losses
-from losses.weighted import border_window
+from keras_seg import losses
+from keras_seg.losses.weighted import border_window
 
 EPS = 1e-7
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from keras import ops
 
-from losses._base import PerImageLoss
-from losses._utils import binary_inputs, clip_probabilities, per_image_mean, register
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses._utils import binary_inputs, clip_probabilities, per_image_mean, register
 
 
 def bce_map(y_true, y_pred, from_logits: bool):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from keras import ops
 
-from losses._base import PerImageLoss
-from losses._utils import per_image_sum, register, safe_log
-from losses.dice import dice_coefficient
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses._utils import per_image_sum, register, safe_log
+from keras_seg.losses.dice import dice_coefficient
 
 
 def multiclass_inputs(y_true, y_pred, ignore_index: int | None):

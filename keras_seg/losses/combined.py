@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from losses._base import PerImageLoss
-from losses._utils import (
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses._utils import (
     binary_inputs,
     per_image_mean,
     register,
     safe_log,
     sigmoid_probabilities,
 )
-from losses.bce import bce_map
-from losses.dice import dice_coefficient
-from losses.focal import check_focal_args, focal_map
+from keras_seg.losses.bce import bce_map
+from keras_seg.losses.dice import dice_coefficient
+from keras_seg.losses.focal import check_focal_args, focal_map
 
 
 def bce_dice(y_true, y_pred, *, bce_weight: float = 0.5, from_logits: bool = False,

@@ -6,16 +6,16 @@ from typing import Any
 
 import keras
 
-from losses._base import PerImageLoss
-from losses.bce import BCELoss
-from losses.combined import BCEDiceLoss, BCELogDiceLoss, FocalDiceLoss
-from losses.dice import DiceLoss, LogDiceLoss
-from losses.focal import FocalLoss
-from losses.iou import SoftIoULoss
-from losses.lovasz import LovaszHingeLoss
-from losses.multiclass import DiceCELoss
-from losses.tversky import FocalTverskyLoss, TverskyLoss
-from losses.weighted import WeightedBCEDiceLoss, WeightedBCELoss, WeightedDiceLoss
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses.bce import BCELoss
+from keras_seg.losses.combined import BCEDiceLoss, BCELogDiceLoss, FocalDiceLoss
+from keras_seg.losses.dice import DiceLoss, LogDiceLoss
+from keras_seg.losses.focal import FocalLoss
+from keras_seg.losses.iou import SoftIoULoss
+from keras_seg.losses.lovasz import LovaszHingeLoss
+from keras_seg.losses.multiclass import DiceCELoss
+from keras_seg.losses.tversky import FocalTverskyLoss, TverskyLoss
+from keras_seg.losses.weighted import WeightedBCEDiceLoss, WeightedBCELoss, WeightedDiceLoss
 
 LOSSES: dict[str, type[PerImageLoss]] = {
     "bce": BCELoss,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from keras import ops
 
-from losses._base import PerImageLoss
-from losses._utils import binary_inputs, flatten_images, logits_from_probabilities, register
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses._utils import binary_inputs, flatten_images, logits_from_probabilities, register
 
 
 def lovasz_gradient(sorted_labels):

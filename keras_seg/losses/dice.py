@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from losses._base import PerImageLoss
-from losses._utils import (
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses._utils import (
     binary_inputs,
     check_smooth,
     per_image_sum,

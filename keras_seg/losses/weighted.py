@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from keras import ops
 
-from losses._base import PerImageLoss
-from losses._utils import (
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses._utils import (
     binary_inputs,
     per_image_sum,
     register,
     sigmoid_probabilities,
     static_spatial_size,
 )
-from losses.bce import bce_map
-from losses.dice import dice_coefficient
+from keras_seg.losses.bce import bce_map
+from keras_seg.losses.dice import dice_coefficient
 
 WINDOW_FRACTION = 50 / 512
 """The reference kit's 50-pixel window on 512-pixel images, as a fraction of the image side."""

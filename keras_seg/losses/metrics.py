@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from losses._utils import binary_inputs, per_image_sum, register, safe_ratio, sigmoid_probabilities
-from losses.dice import dice_coefficient
+from keras_seg.losses._utils import binary_inputs, per_image_sum, register, safe_ratio, sigmoid_probabilities
+from keras_seg.losses.dice import dice_coefficient
 
 DEFAULT_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 """0.5, 0.55, ..., 0.95."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from keras import ops
 
-from losses._base import PerImageLoss
-from losses._utils import (
+from keras_seg.losses._base import PerImageLoss
+from keras_seg.losses._utils import (
     EPSILON,
     binary_inputs,
     check_smooth,
