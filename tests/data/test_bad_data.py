@@ -67,7 +67,35 @@ def _colour_mask(p):
     save_png(p / "masks" / "a.png", rgb(32, 32, 0) // 128 * 255)
 
 
+def _complex(p):
+    tifffile.imwrite(p / "images" / "a.tif", rgb(32, 32, 0)[..., 0] * (1 + 1j))
+    save_png(p / "masks" / "a.png", GOOD_MASK)
+
+
+def _nan(p):
+    image = rgb(32, 32, 0).astype(np.float32)
+    image[3, 4, 1] = np.nan
+    tifffile.imwrite(p / "images" / "a.tif", image)
+    save_png(p / "masks" / "a.png", GOOD_MASK)
+
+
+def _inf(p):
+    image = rgb(32, 32, 0)[..., 0].astype(np.float64)
+    image[0, :2] = [np.inf, -np.inf]
+    tifffile.imwrite(p / "images" / "a.tif", image)
+    save_png(p / "masks" / "a.png", GOOD_MASK)
+
+
+def _complex_mask(p):
+    save_png(p / "images" / "a.png", rgb(32, 32, 0))
+    tifffile.imwrite(p / "masks" / "a.tif", GOOD_MASK.astype(np.complex64))
+
+
 @pytest.mark.parametrize("damage, file, message", [
+    (_complex, "images/a.tif", "holds complex values"),
+    (_nan, "images/a.tif", "has 1 NaN or infinite pixel values"),
+    (_inf, "images/a.tif", "has 2 NaN or infinite pixel values"),
+    (_complex_mask, "masks/a.tif", "mask .* holds complex values"),
     (_png, "images/a.png", "cannot read"),
     (_tiff, "images/a.tif", "cannot read"),
     (_jpeg, "images/a.jpg", "cannot read"),
@@ -105,3 +133,15 @@ def test_palette_masks_are_read_by_index_not_colour(tmp_path):
     image.save(path)
     assert read_mask(str(path)).tolist() == [[0, 1, 1]]
     assert read_mask(str(save_palette_gif(tmp_path / "n.gif", labels, 9))).tolist() == [[0, 1, 1]]
+
+
+def test_a_volume_mixing_bit_depths_is_refused_naming_the_slice(tmp_path):
+    (tmp_path / "images" / "vol").mkdir(parents=True)
+    for k, dtype in ((1, np.uint16), (2, np.uint16), (3, np.uint8)):
+        tifffile.imwrite(tmp_path / "images" / "vol" / f"s{k}.tif",
+                         rgb(16, 16, k)[..., 0].astype(dtype))
+    with pytest.raises(UserError, match=r"images/vol/s3.tif is stored as uint8 but .*s1.tif of "
+                                        "the same volume as uint16"):
+        data.load("folder", tmp_path)
+    (tmp_path / "images" / "vol" / "s3.tif").unlink()
+    assert data.load("folder", tmp_path).images.shape == (2, 16, 16, 1)
