@@ -24,7 +24,7 @@ from keras_seg.data.sliceset import SliceSet
 from keras_seg.data.split import choose_val_volumes, kfold_volumes, split_by_volume
 from keras_seg.errors import UserError
 
-DATA_NAMES = ("synthetic", "lgg", "isbi", "drive", "folder")
+DATA_NAMES = ("synthetic", "lgg", "isbi", "drive", "folder", "nifti")
 CACHE_MODES = ("memory", "disk")
 
 __all__ = ["CACHE_MODES", "DATA_NAMES", "Geometry", "Record", "SliceSet", "choose_val_volumes",

@@ -10,7 +10,7 @@ from keras_seg.errors import UserError
 
 
 def test_names():
-    assert data.DATA_NAMES == ("synthetic", "lgg", "isbi", "drive", "folder")
+    assert data.DATA_NAMES == ("synthetic", "lgg", "isbi", "drive", "folder", "nifti")
     with pytest.raises(UserError, match="unknown data set 'mnist'; valid names: synthetic"):
         data.load("mnist", "x")
 
