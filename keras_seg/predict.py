@@ -1,35 +1,49 @@
-"""Predict a data set with a trained model and write the inference report.
+"""Predict a data set with one or several trained models and write the inference report.
 
-``python -m keras_seg predict --model RUN/best.keras|RUN/saved_model --data NAME --data-dir DIR
+``python -m keras_seg predict --model RUN/best.keras [MORE ...] --data NAME --data-dir DIR
 --output OUT`` writes into ``OUT``:
 
-- ``per_volume_dsc.csv``: ``volume, dsc, slices`` (when the data has masks);
-- ``dsc.png``: one bar per volume, the mean as a red line, the median as a green line;
+- ``per_volume_metrics.csv``: ``volume, split, dsc, iou, precision, recall, hd95, assd, nsd,
+  slices`` (plus ``auc, f1, accuracy, sensitivity, specificity`` for DRIVE and ``rand_error,
+  vi`` for ISBI), when the data has masks (keras_seg.evaluation defines them);
+- ``metrics.json``: the count, means and medians of those columns per split and for all;
+- ``per_volume_dsc.csv``: ``volume, dsc, slices``;
+- ``dsc.png``: one panel per split, a bar per volume, the mean as a red line, the median green;
 - ``overlays/<slice>.png``: the slice with the truth outlined in green, the prediction in red;
 - ``gifs/<volume>.gif``: the volume's overlays in slice order;
 - ``masks/<slice>.png``: the predicted foreground, 0/255.
 
-Images are predicted whole at the size the reader gives them, padded to a multiple of the
-network's stride and cropped back, so images larger than the training size are covered. The
-foreground is ``probability > threshold`` (for a softmax model: any class but 0); the DSC
-ignores pixels of weight 0 (outside DRIVE's field of view).
+Masks, overlays and scores are in each image's own pixel grid: the probabilities are mapped back
+through the reader's resize, padding and crop (``keras_seg.data.geometry.to_native``), then
+thresholded. Every step of inference is an argument of :func:`predict` (and a flag):
+
+- ``window`` / ``tile`` / ``overlap``: whole images padded to the network stride, or
+  Gaussian-weighted sliding windows of the training size (default: sliding for images larger
+  than the training size);
+- ``tta="flip"``: the mean over the 4 flips (4 times the inference time);
+- several models: the mean of their probabilities (an ensemble; the time of each model);
+- ``postprocess="auto"``: the connected-component filter the run chose on its validation
+  volumes (:func:`choose_postprocessing`), ``"none"``: none;
+- ``split``: only the ``train``, ``val`` or ``unseen`` volumes of the models' runs.
+
+The foreground is ``probability > threshold`` (for a softmax model: any class but 0).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
-import keras
 import numpy as np
 import yaml
 from PIL import Image
 
 from keras_seg import data as data_lib
-from keras_seg import metrics, visualize
-from keras_seg.data.padding import pad_to_multiple, unpad
+from keras_seg import evaluation, progress, visualize
+from keras_seg.data.plan import iter_volumes as iter_plan
 from keras_seg.errors import UserError
 from keras_seg.export import (
     load_keras_model,
@@ -38,10 +52,16 @@ from keras_seg.export import (
     saved_model_channels,
     saved_model_stride,
 )
+from keras_seg.inference import postprocess as post_lib
+from keras_seg.inference.ensemble import Ensemble, InferenceOptions
+from keras_seg.inference.splits import SPLIT_CHOICES, SPLITS, volume_splits
+from keras_seg.inference.whole_image import whole_image_predict
 from keras_seg.models import inference_model
 
 RUN_CONFIG = "config.yaml"
 GIF_FRAME_MS = 150
+POSTPROCESS_MODES = ("auto", "none")
+BASE_COLUMNS = ("dsc", "iou", "precision", "recall", "hd95", "assd", "nsd")
 
 
 @dataclasses.dataclass
@@ -79,17 +99,21 @@ def load_predictor(path: str) -> Predictor:
                      network_stride(model), model)
 
 
+def run_dir_of(model_path: str) -> str:
+    """The run directory of a model: RUN for RUN, RUN/best.keras and RUN/saved_model."""
+    path = os.path.normpath(model_path)
+    return path if os.path.isfile(os.path.join(path, RUN_CONFIG)) else os.path.dirname(path)
+
+
 def run_config(model_path: str) -> dict:
     """The training run's config.yaml next to the model (RUN/best.keras, RUN/saved_model, RUN),
     or {} when there is none."""
-    path = os.path.normpath(model_path)
-    candidates = [os.path.join(path, RUN_CONFIG), os.path.join(os.path.dirname(path), RUN_CONFIG)]
-    for config_path in candidates:
-        if os.path.isfile(config_path):
-            with open(config_path) as f:
-                config = yaml.safe_load(f)
-            return config if isinstance(config, dict) else {}
-    return {}
+    config_path = os.path.join(run_dir_of(model_path), RUN_CONFIG)
+    if not os.path.isfile(config_path):
+        return {}
+    with open(config_path) as f:
+        config = yaml.safe_load(f)
+    return config if isinstance(config, dict) else {}
 
 
 def resolve_inputs(model_path: str, data: str | None = None, data_dir: str | None = None,
@@ -105,9 +129,11 @@ def resolve_inputs(model_path: str, data: str | None = None, data_dir: str | Non
         options: reader options, on top of the run's (when the data set is the run's).
 
     Returns:
-        ``{"name", "dir", "image_size", "options"}`` for :func:`keras_seg.data.load`.
+        ``{"name", "dir", "image_size", "options", "seed"}`` for :func:`keras_seg.data.load`
+        (``seed``: the run's training seed for its own synthetic data, else 0).
     """
-    trained = run_config(model_path).get("data") or {}
+    config = run_config(model_path)
+    trained = config.get("data") or {}
     name = data or trained.get("name")
     if name is None:
         raise UserError(f"--data is required: no {RUN_CONFIG} next to {model_path} names one")
@@ -119,80 +145,381 @@ def resolve_inputs(model_path: str, data: str | None = None, data_dir: str | Non
     return {"name": name,
             "dir": data_dir if data_dir is not None else (trained.get("dir") if same else None),
             "image_size": image_size,
-            "options": {**((trained.get("options") or {}) if same else {}), **(options or {})}}
+            "options": {**((trained.get("options") or {}) if same else {}), **(options or {})},
+            "seed": int((config.get("training") or {}).get("seed") or 0) if same else 0}
 
 
 def predict_images(predictor: Predictor, images: np.ndarray, batch_size: int = 8) -> np.ndarray:
     """Probabilities (N, H, W, K) for whole images (N, H, W, C) of any size."""
-    height, width = images.shape[1:3]
-    padded, _ = pad_to_multiple(np.asarray(images, np.float32), predictor.stride)
-    out = [predictor.predict_batch(padded[i:i + batch_size])
-           for i in range(0, len(padded), batch_size)]
-    return unpad(np.concatenate(out), height, width)
+    return whole_image_predict(predictor.predict_batch, images, predictor.stride, batch_size)
 
 
-def predict(model_path: str, data: str | None = None, data_dir: str | None = None,
-            output: str = "predictions", image_size: int | str | None = None,
-            threshold: float = 0.5, batch_size: int = 8, options: dict | None = None,
+def training_tile(model_paths: Sequence[str]) -> int | None:
+    """The training size of the first model's run (``data.image_size``), or None."""
+    size = (run_config(model_paths[0]).get("data") or {}).get("image_size")
+    return int(size) if isinstance(size, int) else None
+
+
+def ensemble_splits(model_paths: Sequence[str], source: dict,
+                    volumes: list[str]) -> dict[str, str]:
+    """The split of each volume for an ensemble: ``train`` if any model trained on it, else
+    ``val`` if any model validated on it, else ``unseen``."""
+    per_model = [volume_splits(run_config(m).get("data") or {}, source, volumes)
+                 for m in model_paths]
+    return {v: next((s for s in ("train", "val") if any(p[v] == s for p in per_model)),
+                    "unseen") for v in volumes}
+
+
+def recorded_postprocess(model_paths: Sequence[str]) -> post_lib.Postprocess | None:
+    """The post-processing the models' runs recorded, when they all recorded the same one."""
+    choices = {post_lib.load_choice(run_dir_of(m)) for m in model_paths}
+    return choices.pop() if len(choices) == 1 else None
+
+
+@dataclasses.dataclass
+class VolumePrediction:
+    """One predicted volume, slice by slice, in the images' own pixel grids.
+
+    Attributes:
+        volume: the volume id.
+        names: a display name per slice.
+        images: per slice, the image shown in overlays (H_i, W_i, C).
+        probs: per slice, float32 (H_i, W_i, K) probabilities.
+        found: per slice, the bool (H_i, W_i) predicted foreground (before post-processing).
+        truth: per slice, the bool (H_i, W_i) true foreground, or None without masks.
+        valid: per slice, the bool (H_i, W_i) pixels that count, or None (all count).
+    """
+
+    volume: str
+    names: list[str]
+    images: list[np.ndarray]
+    probs: list[np.ndarray]
+    found: list[np.ndarray]
+    truth: list[np.ndarray] | None
+    valid: list[np.ndarray] | None
+
+
+# Reader options that change a slice's geometry, and their value for reading it as stored.
+NATIVE_OPTIONS = {"crop_to_brain": False}
+
+
+class VolumeReader:
+    """The volumes of the data set to predict, read one at a time, and their native views.
+
+    ``source`` is :func:`resolve_inputs`' answer. Each volume is read as the model sees it
+    (resized, cropped as in training) with a geometry per slice; where that geometry is not the
+    file's own grid, :meth:`native` reads the volume again as stored (no crop, no resize) for
+    the truth, the region of interest and the overlay images.
+    """
+
+    def __init__(self, source: dict, channels: int) -> None:
+        self.source, self.channels = source, channels
+        self.plan = data_lib.plan(source["name"], source["dir"], source["image_size"],
+                                  source["seed"], **source["options"])
+        self._native: dict | None = None
+
+    @property
+    def volumes(self) -> list[str]:
+        return [t.volume_id for t in self.plan.tasks]
+
+    def read(self, volumes: Sequence[str]) -> Iterator[data_lib.SliceSet]:
+        """The given volumes, in data-set order, as the model sees them."""
+        chosen = set(volumes)
+        tasks = [t for t in self.plan.tasks if t.volume_id in chosen]
+        return iter_plan(dataclasses.replace(self.plan, tasks=tasks), self.channels)
+
+    def native(self, volume: str) -> data_lib.SliceSet:
+        """Volume ``volume`` as stored in its files."""
+        if self._native is None:
+            options = {**self.source["options"],
+                       **{k: v for k, v in NATIVE_OPTIONS.items() if k in self.source["options"]}}
+            native = data_lib.plan(self.source["name"], self.source["dir"], None,
+                                   self.source["seed"], **options)
+            self._native = {t.volume_id: t for t in native.tasks}
+        return self._native[volume].read()
+
+
+def _is_native(geom) -> bool:
+    """Whether a slice's geometry is its file's own grid (no crop, padding or resize)."""
+    if geom is None:
+        return True
+    h, w = geom.shape
+    return (tuple(geom.crop) == (0, 0, h, w) and tuple(geom.pad) == (0, 0, 0, 0)
+            and tuple(geom.size) == (h, w))
+
+
+def _native(part: data_lib.SliceSet, probs: np.ndarray, reader: VolumeReader
+            ) -> tuple[list, list, list, list]:
+    """(images, probs, truth, valid) of one volume's slices in their files' pixel grids.
+
+    Probabilities go through ``keras_seg.data.to_native``; the truth, region of interest and
+    displayed image of a resampled slice come from the files (:meth:`VolumeReader.native`).
+    """
+    geometry = part.geometry if part.geometry is not None else [None] * len(part)
+    stored = None
+    images, native_probs, truth, valid = [], [], [], []
+    for k, geom in enumerate(geometry):
+        view, row = part, k
+        prob = np.asarray(probs[k], np.float32)
+        if not _is_native(geom):
+            if stored is None:
+                stored = reader.native(str(part.volume_ids[0]))
+            view = stored
+            if stored.geometry[k].source != geom.source or \
+                    tuple(stored.images.shape[1:3]) != tuple(geom.shape):
+                raise ValueError(f"the stored view of {geom.source} does not match its geometry")
+            prob = data_lib.to_native(prob, geom)
+        images.append(np.asarray(view.images[row]))
+        native_probs.append(prob)
+        truth.append(None if view.masks is None else np.asarray(view.masks[row])[..., 0] > 0)
+        valid.append(None if view.weights is None
+                     else np.asarray(view.weights[row])[..., 0] > 0)
+    return images, native_probs, truth, valid
+
+
+def predict_volumes(engine: Ensemble, reader: VolumeReader, volumes: Sequence[str],
+                    threshold: float = 0.5, verbose: int = 1) -> Iterator[VolumePrediction]:
+    """Predict ``volumes`` one at a time (slices in slice order), in the files' pixel grids."""
+    bar = progress.Progress(len(volumes), "predicting", unit="volume", verbose=verbose)
+    for part in reader.read(volumes):
+        order = np.argsort(part.slice_index, kind="stable")
+        part = part.subset(order)
+        images, probs, truth, valid = _native(part, engine(np.asarray(part.images)), reader)
+        yield VolumePrediction(
+            str(part.volume_ids[0]), [str(n) for n in part.names], images, probs,
+            [visualize.foreground(p, threshold) for p in probs],
+            None if truth[0] is None else truth, None if valid[0] is None else valid)
+        bar.add(1)
+    bar.close()
+
+
+def _stack(planes: list[np.ndarray]) -> np.ndarray:
+    """(n, H, W) of 2D planes, zero-padded at the bottom and right to the largest size."""
+    height, width = max(p.shape[0] for p in planes), max(p.shape[1] for p in planes)
+    return np.stack([np.pad(p, ((0, height - p.shape[0]), (0, width - p.shape[1])))
+                     for p in planes])
+
+
+def extra_columns(data_name: str) -> tuple[str, ...]:
+    """Data-set specific columns of per_volume_metrics.csv."""
+    return {"drive": evaluation.VESSEL_METRICS, "isbi": evaluation.CELL_METRICS}.get(
+        data_name, ())
+
+
+def foreground_probability(prob: np.ndarray) -> np.ndarray:
+    """(H, W) probability of the foreground: the sigmoid channel, or 1 - P(class 0)."""
+    prob = np.asarray(prob, np.float32)
+    return prob[..., 0] if prob.shape[-1] == 1 else 1.0 - prob[..., 0]
+
+
+def score_volume(result: VolumePrediction, found: list[np.ndarray], source: dict,
+                 spacing=None, tolerance: float = 1.0) -> dict[str, float]:
+    """The metrics of one volume (keras_seg.evaluation), with ``source``'s extra columns.
+
+    Slices of different sizes are stacked zero-padded (background) to the largest size.
+    """
+    pred, truth = _stack(found), _stack(result.truth)
+    valid = None if result.valid is None else _stack(result.valid)
+    row = evaluation.volume_metrics(pred, truth, valid, spacing, tolerance)
+    if source["name"] == "drive":
+        prob = _stack([foreground_probability(p) for p in result.probs])
+        row.update(evaluation.vessel_metrics(prob, pred, truth, valid))
+    if source["name"] == "isbi":
+        membrane = (source.get("options") or {}).get("foreground", "membrane") == "membrane"
+        row.update(evaluation.cell_metrics(~pred if membrane else pred,
+                                           ~truth if membrane else truth))
+    return row
+
+
+def _open(model_paths: Sequence[str], data: str | None, data_dir: str | None,
+          image_size: int | str | None, options: dict | None, inference: InferenceOptions
+          ) -> tuple[Ensemble, dict, VolumeReader]:
+    """The models as one :class:`Ensemble`, the data source and its reader."""
+    predictors = [load_predictor(m) for m in model_paths]
+    channels = {p.channels for p in predictors}
+    if len(channels) > 1:
+        raise UserError(f"the models of the ensemble take different channel counts: "
+                        f"{sorted(channels)}")
+    source = resolve_inputs(model_paths[0], data, data_dir, image_size, options)
+    return (Ensemble(predictors, inference), source,
+            VolumeReader(source, predictors[0].channels))
+
+
+def _model_paths(model: str | Sequence[str]) -> list[str]:
+    paths = [model] if isinstance(model, (str, os.PathLike)) else list(model)
+    if not paths:
+        raise UserError("no model given")
+    return [os.fspath(p) for p in paths]
+
+
+def predict(model: str | Sequence[str], *, output: str = "predictions",
+            data: str | None = None, data_dir: str | None = None,
+            image_size: int | str | None = None, options: dict | None = None,
+            threshold: float = 0.5, batch_size: int = 8, split: str = "all",
+            tta: str = "none", window: str = "auto", tile: int | None = None,
+            overlap: float = 0.5, postprocess: str = "auto",
+            spacing: float | Sequence[float] | None = None, tolerance: float = 1.0,
             verbose: int = 1) -> dict:
     """Predict a data set and write the report (see the module docstring) into ``output``.
 
+    Args:
+        model: a model path (RUN/best.keras, RUN/saved_model, RUN), or several: an ensemble
+            whose probabilities are averaged.
+        output: the report folder.
+        data, data_dir, image_size, options: the data set (default: the first model's run's;
+            see :func:`resolve_inputs`).
+        threshold: probability above which a pixel is foreground.
+        batch_size: images, or sliding-window tiles, per network call.
+        split: ``"all"`` (default), or only the ``"train"``, ``"val"`` or ``"unseen"``
+            volumes of the models' runs (:func:`ensemble_splits`).
+        tta: ``"none"`` or ``"flip"`` (the mean over 4 flips; 4x the time).
+        window: ``"auto"`` (default: sliding for images larger than the tile), ``"whole"``
+            or ``"sliding"``.
+        tile: sliding-window tile side (default: the first model's training size).
+        overlap: fraction of a tile its neighbour shares (default 0.5).
+        postprocess: ``"auto"``: what the runs recorded (:func:`choose_postprocessing`; for an
+            ensemble, only when all runs recorded the same), ``"none"``: nothing.
+        spacing: pixel spacing for the distances, one number or (slice, row, column);
+            default 1 (pixels).
+        tolerance: ``nsd`` tolerance, in units of ``spacing``.
+        verbose: 1 shows progress, 0 is silent.
+
     Returns:
-        ``{"volumes", "slices", "mean_dsc", "median_dsc"}`` (the DSC entries are None when the
-        data has no masks).
+        ``{"volumes", "slices", "mean_dsc", "median_dsc", "splits", "postprocess"}``: the
+        DSC over all predicted volumes (None without masks), ``splits``: metrics.json's
+        per-split summaries, ``postprocess``: the applied step's name or None.
     """
-    predictor = load_predictor(model_path)
-    source = resolve_inputs(model_path, data, data_dir, image_size, options)
-    slices = data_lib.load(source["name"], source["dir"], source["image_size"], seed=0,
-                           **source["options"])
-    if slices.images.shape[-1] != predictor.channels:
-        raise UserError(f"model {model_path} takes {predictor.channels}-channel images but "
-                        f"data set '{source['name']}' has {slices.images.shape[-1]} channels")
+    paths = _model_paths(model)
+    if split not in SPLIT_CHOICES:
+        raise UserError(f"unknown split '{split}'; valid: {', '.join(SPLIT_CHOICES)}")
+    if postprocess not in POSTPROCESS_MODES:
+        raise UserError(f"unknown postprocess '{postprocess}'; valid: "
+                        f"{', '.join(POSTPROCESS_MODES)}")
+    try:
+        spacing = evaluation.as_spacing(spacing)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    inference = InferenceOptions(window, training_tile(paths) if tile is None else tile,
+                                 overlap, tta, batch_size)
+    engine, source, reader = _open(paths, data, data_dir, image_size, options, inference)
+    splits = ensemble_splits(paths, source, reader.volumes)
+    volumes = [v for v in reader.volumes if split == "all" or splits[v] == split]
+    if not volumes:
+        raise UserError(f"no {split} volumes in data set '{source['name']}' for this model")
+    step = recorded_postprocess(paths) if postprocess == "auto" else None
+    _make_folders(output)
+
+    columns = BASE_COLUMNS + extra_columns(source["name"])
+    rows, slice_count = [], 0
+    for result in predict_volumes(engine, reader, volumes, threshold, verbose):
+        found = result.found if step is None else list(step.apply(result.found))
+        _write_volume(output, result, found)
+        slice_count += len(found)
+        if result.truth is not None:
+            rows.append({"volume": result.volume, "split": splits[result.volume],
+                         **score_volume(result, found, source, spacing, tolerance),
+                         "slices": len(found)})
+    summary = {"volumes": len(volumes), "slices": slice_count, "mean_dsc": None,
+               "median_dsc": None, "splits": {},
+               "postprocess": None if step is None else str(step)}
+    if rows:
+        report = write_reports(output, rows, columns)
+        summary.update(mean_dsc=report["all"]["mean"]["dsc"],
+                       median_dsc=report["all"]["median"]["dsc"], splits=report)
+    return summary
+
+
+def write_reports(output: str, rows: list[dict], columns: Sequence[str]) -> dict:
+    """per_volume_metrics.csv, per_volume_dsc.csv, metrics.json and dsc.png; return the
+    per-split summaries (``{"all": ..., "train": ..., ...}``, splits without volumes left out)."""
+    with open(os.path.join(output, "per_volume_metrics.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["volume", "split", *columns, "slices"])
+        for r in rows:
+            writer.writerow([r["volume"], r["split"], *(repr(float(r[c])) for c in columns),
+                             r["slices"]])
+    write_dsc_csv(os.path.join(output, "per_volume_dsc.csv"),
+                  {r["volume"]: r["dsc"] for r in rows}, {r["volume"]: r["slices"] for r in rows})
+    report = {"all": evaluation.summarise(rows, columns)}
+    for name in SPLITS:
+        chosen = [r for r in rows if r["split"] == name]
+        if chosen:
+            report[name] = evaluation.summarise(chosen, columns)
+    with open(os.path.join(output, "metrics.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    plot_dsc(os.path.join(output, "dsc.png"),
+             {r["volume"]: r["dsc"] for r in rows}, {r["volume"]: r["split"] for r in rows})
+    return report
+
+
+def choose_postprocessing(run: str, *, data_dir: str | None = None, threshold: float = 0.5,
+                          batch_size: int = 8, tta: str = "none", window: str = "auto",
+                          tile: int | None = None, overlap: float = 0.5,
+                          min_voxels: Sequence[int] = post_lib.DEFAULT_MIN_VOXELS,
+                          verbose: int = 1) -> dict:
+    """Choose post-processing on a run's validation volumes and record it in the run.
+
+    Predicts the validation volumes (``data.val_volume_ids`` of ``run/config.yaml``) with
+    ``run/best.keras`` as :func:`predict` does (native grid, the given inference options),
+    scores each candidate of keras_seg.inference.postprocess (keep the largest 3D component;
+    remove components below each of ``min_voxels``) and writes ``run/postprocess.json``, whose
+    ``chosen`` entry is the best candidate only if it raises the mean per-volume DSC over no
+    post-processing (else null). ``predict`` applies the recorded choice.
+
+    Args:
+        run: the run directory (or its best.keras / saved_model).
+        data_dir: the data folder, when it moved since training.
+
+    Returns:
+        The record (keras_seg.inference.postprocess.choose's result plus ``inference``).
+    """
+    run_dir = run_dir_of(run)
+    trained = run_config(run).get("data") or {}
+    if not trained.get("val_volume_ids"):
+        raise UserError(f"{os.path.join(run_dir, RUN_CONFIG)} names no validation volumes "
+                        "(data.val_volume_ids)")
+    paths = [run]
+    inference = InferenceOptions(window, training_tile(paths) if tile is None else tile,
+                                 overlap, tta, batch_size)
+    engine, source, reader = _open(paths, None, data_dir, None, None, inference)
+    splits = ensemble_splits(paths, source, reader.volumes)
+    volumes = [v for v in reader.volumes if splits[v] == "val"]
+    if not volumes:
+        raise UserError(f"none of the run's validation volumes is in data set "
+                        f"'{source['name']}' at {source['dir']}")
+    found, truth, valid = {}, {}, {}
+    for result in predict_volumes(engine, reader, volumes, threshold, verbose):
+        if result.truth is None:
+            raise UserError(f"data set '{source['name']}' has no masks to choose "
+                            "post-processing on")
+        found[result.volume], truth[result.volume] = result.found, result.truth
+        valid[result.volume] = result.valid
+    record = post_lib.choose(found, truth, valid if all(valid.values()) else None,
+                             post_lib.candidates(min_voxels))
+    record["inference"] = {**dataclasses.asdict(inference), "threshold": threshold}
+    post_lib.save_choice(run_dir, record)
+    return record
+
+
+def _make_folders(output: str) -> None:
     for folder in ("overlays", "gifs", "masks"):
         try:
             os.makedirs(os.path.join(output, folder), exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot write the report to {output}: {e.strerror}") from None
 
-    volumes = slices.volumes
-    progress = keras.utils.Progbar(len(volumes), unit_name="volume", verbose=verbose)
-    sums, sum_ids = [], []
-    for i, volume in enumerate(volumes):
-        index = np.flatnonzero(slices.volume_ids == volume)
-        index = index[np.argsort(slices.slice_index[index], kind="stable")]
-        probs = predict_images(predictor, slices.images[index], batch_size)
-        found = np.stack([visualize.foreground(p, threshold) for p in probs])
-        _write_volume(output, volume, slices, index, probs, found, threshold)
-        if slices.masks is not None:
-            weights = None if slices.weights is None else slices.weights[index]
-            sums.append(metrics.slice_sums(found, slices.masks[index], 0.5, weights))
-            sum_ids.append(slices.volume_ids[index])
-        progress.update(i + 1)
 
-    summary = {"volumes": len(volumes), "slices": len(slices), "mean_dsc": None,
-               "median_dsc": None}
-    if sums:
-        scores = metrics.per_volume_dsc_from_sums(np.concatenate(sums), np.concatenate(sum_ids))
-        counts = {v: int(np.sum(slices.volume_ids == v)) for v in scores}
-        write_dsc_csv(os.path.join(output, "per_volume_dsc.csv"), scores, counts)
-        plot_dsc(os.path.join(output, "dsc.png"), scores)
-        values = list(scores.values())
-        summary.update(mean_dsc=float(np.mean(values)), median_dsc=float(np.median(values)))
-    return summary
-
-
-def _write_volume(output: str, volume: str, slices: data_lib.SliceSet, index: np.ndarray,
-                  probs: np.ndarray, found: np.ndarray, threshold: float) -> None:
-    """The overlay and mask PNG of each slice at ``index`` (in slice order), and the GIF."""
+def _write_volume(output: str, result: VolumePrediction, found: list[np.ndarray]) -> None:
+    """The overlay and mask PNG of each slice (in slice order), and the volume's GIF."""
     frames = []
-    for k, prob, mask in zip(index, probs, found, strict=True):
-        truth = None if slices.masks is None else slices.masks[k]
-        frames.append(visualize.overlay(slices.images[k], truth, prob, threshold))
-        stem = _file_name(slices.names[k])
+    for k, (image, mask) in enumerate(zip(result.images, found, strict=True)):
+        truth = None if result.truth is None else result.truth[k]
+        frames.append(visualize.overlay(image, truth, mask))
+        stem = _file_name(result.names[k])
         Image.fromarray(frames[-1]).save(os.path.join(output, "overlays", f"{stem}.png"))
-        Image.fromarray(mask.astype(np.uint8) * 255).save(
+        Image.fromarray(np.asarray(mask, np.uint8) * 255).save(
             os.path.join(output, "masks", f"{stem}.png"))
-    save_gif(os.path.join(output, "gifs", f"{_file_name(volume)}.gif"), frames)
+    save_gif(os.path.join(output, "gifs", f"{_file_name(result.volume)}.gif"), frames)
 
 
 def write_dsc_csv(path: str, scores: dict[str, float], counts: dict[str, int]) -> None:
@@ -204,26 +531,31 @@ def write_dsc_csv(path: str, scores: dict[str, float], counts: dict[str, int]) -
             writer.writerow([volume, repr(float(dsc)), counts[volume]])
 
 
-def plot_dsc(path: str, scores: dict[str, float]) -> None:
-    """Horizontal bar per volume (sorted), mean as a red line, median as a green line."""
+def plot_dsc(path: str, scores: dict[str, float], splits: dict[str, str] | None = None) -> None:
+    """One panel per split: a horizontal bar per volume (sorted), the split's mean as a red
+    line and its median as a green line."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    order = sorted(scores, key=scores.get)
-    values = [scores[v] for v in order]
-    fig = Figure(figsize=(8, max(3.0, 0.25 * len(order) + 1.2)))
+    splits = splits or {v: "all" for v in scores}
+    groups = [s for s in (*SPLITS, "all") if s in splits.values()]
+    heights = [max(2.0, 0.25 * sum(1 for v in scores if splits[v] == g) + 1.2) for g in groups]
+    fig = Figure(figsize=(8, sum(heights)))
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.barh(range(len(order)), values, color="tab:blue")
-    ax.set_yticks(range(len(order)), order, fontsize=7 if len(order) > 30 else 9)
-    ax.axvline(float(np.mean(values)), color="red", linewidth=2,
-               label=f"mean {np.mean(values):.3f}")
-    ax.axvline(float(np.median(values)), color="green", linewidth=2, linestyle="--",
-               label=f"median {np.median(values):.3f}")
-    ax.set_xlim(0.0, 1.0)
-    ax.set_xlabel("Dice similarity coefficient")
-    ax.set_title("DSC per volume")
-    ax.legend(loc="lower right")
+    axes = fig.subplots(len(groups), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, group in zip(axes, groups, strict=True):
+        order = sorted((v for v in scores if splits[v] == group), key=scores.get)
+        values = [scores[v] for v in order]
+        ax.barh(range(len(order)), values, color="tab:blue")
+        ax.set_yticks(range(len(order)), order, fontsize=7 if len(order) > 30 else 9)
+        ax.axvline(float(np.mean(values)), color="red", linewidth=2,
+                   label=f"mean {np.mean(values):.3f}")
+        ax.axvline(float(np.median(values)), color="green", linewidth=2, linestyle="--",
+                   label=f"median {np.median(values):.3f}")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_title(f"DSC per volume: {group} ({len(order)})")
+        ax.legend(loc="lower right")
+    axes[-1].set_xlabel("Dice similarity coefficient")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -231,8 +563,14 @@ def plot_dsc(path: str, scores: dict[str, float]) -> None:
 def save_gif(path: str, frames: list[np.ndarray], frame_ms: int = GIF_FRAME_MS) -> None:
     """An endlessly looping animated GIF of uint8 RGB ``frames``, in order.
 
-    Pillow merges consecutive identical frames into one (adding up their durations).
+    Pillow merges consecutive identical frames into one (adding up their durations); frames
+    of different sizes are padded to the first one's.
     """
+    height, width = frames[0].shape[:2]
+    frames = [f if f.shape[:2] == (height, width) else
+              np.pad(f[:height, :width], ((0, max(0, height - f.shape[0])),
+                                          (0, max(0, width - f.shape[1])), (0, 0)))
+              for f in frames]
     first, *rest = (Image.fromarray(f) for f in frames)
     first.save(path, save_all=True, append_images=rest, duration=frame_ms, loop=0)
 

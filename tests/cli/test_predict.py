@@ -9,7 +9,6 @@ from conftest import STRIDE, pixel_logits
 from PIL import Image
 
 from keras_seg import data as data_lib
-from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 from keras_seg.predict import predict, predict_images, resolve_inputs
 
@@ -31,7 +30,7 @@ def dice(pred, truth):
 @pytest.fixture(scope="module")
 def report(pixel_model_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    summary = predict(str(pixel_model_path), "synthetic", output=str(out), image_size=SIZE,
+    summary = predict(str(pixel_model_path), data="synthetic", output=str(out), image_size=SIZE,
                       options=SYNTHETIC, verbose=0)
     data = data_lib.load("synthetic", None, SIZE, seed=0, **SYNTHETIC)
     return out, summary, data
@@ -119,28 +118,31 @@ def test_whole_image_prediction_pads_to_the_stride_and_crops_back(pixel_model_pa
                                atol=1e-5)
 
 
-def test_unlabelled_data_gives_masks_and_no_dsc(pixel_model_path, tmp_path, monkeypatch):
-    labelled = data_lib.load("synthetic", None, 16, seed=0, num_volumes=2, slices_per_volume=2)
-    names = np.array(["a", "b", "c", "d"])
-    unlabelled = SliceSet(labelled.images, None, labelled.volume_ids, labelled.slice_index,
-                          names=names)
-    monkeypatch.setattr(data_lib, "load", lambda *args, **kwargs: unlabelled)
-    summary = predict(str(pixel_model_path), "folder", "unused", str(tmp_path), verbose=0)
+def test_unlabelled_data_gives_masks_and_no_dsc(pixel_model_path, tmp_path):
+    rng = np.random.default_rng(2)
+    for volume in ("a", "b"):
+        (tmp_path / "set" / "images" / volume).mkdir(parents=True)
+        for k in (1, 2):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+                tmp_path / "set" / "images" / volume / f"{k}.png")
+    summary = predict(str(pixel_model_path), data="folder", data_dir=str(tmp_path / "set"),
+                      output=str(tmp_path / "out"), verbose=0)
     assert summary["mean_dsc"] is None and summary["slices"] == 4
-    assert not (tmp_path / "per_volume_dsc.csv").exists()
-    assert not (tmp_path / "dsc.png").exists()
-    pred = expected_masks(labelled.images)
-    for k, name in enumerate(names):
-        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "masks" / f"{name}.png"))
-                                      == 255, pred[k])
-    assert len(list((tmp_path / "gifs").glob("*.gif"))) == 2
+    assert not (tmp_path / "out" / "per_volume_dsc.csv").exists()
+    assert not (tmp_path / "out" / "dsc.png").exists()
+    data = data_lib.load("folder", str(tmp_path / "set"), None)
+    pred = expected_masks(data.images)
+    for k, name in enumerate(data.names):
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(tmp_path / "out" / "masks" / f"{name}.png")) == 255, pred[k])
+    assert len(list((tmp_path / "out" / "gifs").glob("*.gif"))) == 2
 
 
 def test_the_saved_model_gives_the_same_report(report, pixel_model_path, tmp_path):
     from keras_seg.export import export
 
     export(str(pixel_model_path), str(tmp_path / "saved_model"))
-    predict(str(tmp_path / "saved_model"), "synthetic", output=str(tmp_path / "out"),
+    predict(str(tmp_path / "saved_model"), data="synthetic", output=str(tmp_path / "out"),
             image_size=SIZE, options=SYNTHETIC, verbose=0)
     assert ((tmp_path / "out" / "per_volume_dsc.csv").read_text()
             == (report[0] / "per_volume_dsc.csv").read_text())
@@ -153,12 +155,13 @@ def test_inputs_default_to_the_training_run(tmp_path):
         "name": "isbi", "dir": "/data/isbi", "image_size": 256, "options": {"foreground": 1}}}))
     for model in (run / "best.keras", run / "saved_model", run):
         assert resolve_inputs(str(model)) == {"name": "isbi", "dir": "/data/isbi",
-                                              "image_size": 256, "options": {"foreground": 1}}
+                                              "image_size": 256, "options": {"foreground": 1},
+                                              "seed": 0}
     assert resolve_inputs(str(run), image_size="native", options={"split": "test"}) == {
         "name": "isbi", "dir": "/data/isbi", "image_size": None,
-        "options": {"foreground": 1, "split": "test"}}
+        "options": {"foreground": 1, "split": "test"}, "seed": 0}
     assert resolve_inputs(str(run), data="folder", data_dir="x", image_size=64) == {
-        "name": "folder", "dir": "x", "image_size": 64, "options": {}}
+        "name": "folder", "dir": "x", "image_size": 64, "options": {}, "seed": 0}
 
 
 def test_a_folder_layout_is_predicted_at_its_native_size(pixel_model_path, tmp_path):
@@ -172,8 +175,8 @@ def test_a_folder_layout_is_predicted_at_its_native_size(pixel_model_path, tmp_p
             Image.fromarray(rgb).save(tmp_path / "set" / "images" / volume / f"{k}.png")
             mask = (rng.random((20, 28)) < 0.3).astype(np.uint8) * 255
             Image.fromarray(mask).save(tmp_path / "set" / "masks" / volume / f"{k}.png")
-    summary = predict(str(pixel_model_path), "folder", str(tmp_path / "set"),
-                      str(tmp_path / "out"), image_size="native", verbose=0)
+    summary = predict(str(pixel_model_path), data="folder", data_dir=str(tmp_path / "set"),
+                      output=str(tmp_path / "out"), image_size="native", verbose=0)
     data = data_lib.load("folder", str(tmp_path / "set"), None)
     assert data.images.shape[1:] == (20, 28, 3) and summary["slices"] == 6
     pred, truth = expected_masks(data.images), data.masks[..., 0] > 0
@@ -185,9 +188,24 @@ def test_a_folder_layout_is_predicted_at_its_native_size(pixel_model_path, tmp_p
         assert gif.n_frames == 3 and gif.size == (28, 20)
 
 
-def test_a_model_for_other_channels_is_refused(pixel_model_path, tmp_path):
+def test_grey_images_are_repeated_for_a_colour_model_and_colour_is_refused_by_a_grey_one(
+        pixel_model_path, tmp_path):
+    import keras
+
     (tmp_path / "set" / "images").mkdir(parents=True)
-    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "set" / "images" / "a.png")
-    with pytest.raises(UserError, match="takes 3-channel images but data set 'folder' has 1"):
-        predict(str(pixel_model_path), "folder", str(tmp_path / "set"), str(tmp_path / "out"),
-                verbose=0)
+    grey = np.random.default_rng(4).integers(0, 256, (16, 16), dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "set" / "images" / "a.png")
+    predict(str(pixel_model_path), data="folder", data_dir=str(tmp_path / "set"),
+            output=str(tmp_path / "out"), verbose=0)
+    one = data_lib.load("folder", str(tmp_path / "set"), None).images
+    expected = expected_masks(np.repeat(one, 3, axis=-1))[0]
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "out" / "masks" / "a.png")) == 255, expected)
+
+    inputs = keras.Input((None, None, 1))
+    keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs)).save(
+        tmp_path / "grey.keras")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "set" / "images" / "a.png")
+    with pytest.raises(UserError, match="a.png has 3 channels; the model takes 1"):
+        predict(str(tmp_path / "grey.keras"), data="folder", data_dir=str(tmp_path / "set"),
+                output=str(tmp_path / "out2"), verbose=0)
