@@ -1,7 +1,9 @@
-"""The shared tf.data pipeline: an in-memory SliceSet -> augmented, batched tensors.
+"""The shared tf.data pipeline: a SliceSet -> augmented, batched tensors.
 
 The readers have already decoded, checked and normalised every slice into a SliceSet (the
-cache: nothing is decoded twice). Here the arrays become tensors once and the pipeline works on
+cache: nothing is decoded twice), in memory or in the disk cache (keras_seg.data.cache: then
+each batch's rows are read from disk in the parallel map, and memory holds only the batches in
+flight). Here the arrays become tensors once and the pipeline works on
 slice *indices*: shuffle the indices (seeded, reshuffled each epoch), batch them, then one
 parallel map gathers a batch of slices and augments it in the graph, and prefetch overlaps that
 with training. Gathering from one tensor instead of ``from_tensor_slices`` over the arrays keeps
@@ -26,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_seg.data import augment as aug
-from keras_seg.data.padding import DEFAULT_MULTIPLE, pad_to_multiple
+from keras_seg.data.cache import is_lazy
+from keras_seg.data.padding import DEFAULT_MULTIPLE, pad_to_multiple, padded_size
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 
@@ -101,6 +104,63 @@ def _patch_offsets(index, seed, fg, image_hw, patch: int, fraction: float):
     return tf.where(use_fg[:, None], centred, uniform)
 
 
+def _memory_gather(data: SliceSet, multiple: int | None):
+    """``(gather(idx) -> (x, [y, w]), has_weights, (H, W, C))`` over in-memory arrays."""
+    images, masks, weights = data.images, data.masks, data.weights
+    if multiple:
+        images, valid = pad_to_multiple(images, multiple)
+        masks = None if masks is None else pad_to_multiple(masks, multiple)[0]
+        weights = valid if weights is None else pad_to_multiple(weights, multiple)[0]
+    x_all = tf.constant(images)
+    y_all = None if masks is None else tf.constant(masks)
+    w_all = None if weights is None else tf.constant(weights)
+
+    def gather(idx):
+        x = tf.gather(x_all, idx)
+        extra = [tf.cast(tf.gather(y_all, idx), tf.float32)] if y_all is not None else []
+        if w_all is not None:
+            extra.append(tf.gather(w_all, idx))
+        return x, extra
+
+    return gather, w_all is not None, images.shape[1:]
+
+
+def _disk_gather(data: SliceSet, multiple: int | None):
+    """As :func:`_memory_gather`, reading each batch's rows from the disk cache when needed.
+
+    Only the rows of the batch are read (in the tf.data worker threads), so memory is bounded
+    by the batches in flight, never the data set.
+    """
+    images, masks, weights = data.images, data.masks, data.weights
+    height, width, channels = images.shape[1:]
+    has_w = weights is not None or multiple is not None
+    if multiple:
+        height, width = padded_size(height, multiple), padded_size(width, multiple)
+
+    def read(idx):
+        x = images.read(idx)
+        out = [x]
+        if masks is not None:
+            out.append(masks.read(idx).astype(np.float32))
+        if weights is not None:
+            out.append(weights.read(idx))
+        elif multiple:
+            out.append(np.ones((*x.shape[:3], 1), np.float32))
+        if multiple:
+            out = [pad_to_multiple(a, multiple)[0] for a in out]
+        return out
+
+    def gather(idx):
+        count = 1 + (masks is not None) + has_w
+        arrays = tf.numpy_function(read, [idx], [tf.float32] * count, stateful=False)
+        arrays[0].set_shape([None, height, width, channels])
+        for a in arrays[1:]:
+            a.set_shape([None, height, width, 1])
+        return arrays[0], list(arrays[1:])
+
+    return gather, has_w, (height, width, channels)
+
+
 def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int = 0,
                  augment: bool | dict = True, num_outputs: int = 1,
                  pad_multiple: int = DEFAULT_MULTIPLE, foreground_fraction: float = 0.5,
@@ -137,39 +197,32 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
         raise UserError("the data set has no masks; training needs masks")
     cfg = aug.settings(augment if training else False)
     patch = data.patch_size if training else None
-    images, masks, weights = data.images, data.masks, data.weights
-    height, width = images.shape[1:3]
-    if patch is None and (height % pad_multiple or width % pad_multiple):
-        images, valid = pad_to_multiple(images, pad_multiple)
-        masks = None if masks is None else pad_to_multiple(masks, pad_multiple)[0]
-        weights = valid if weights is None else pad_to_multiple(weights, pad_multiple)[0]
-    height, width, channels = images.shape[1:]
+    height, width = data.images.shape[1:3]
+    pad = patch is None and bool(height % pad_multiple or width % pad_multiple)
+    if is_lazy(data.images):
+        gather, has_w, (height, width, channels) = _disk_gather(
+            data, pad_multiple if pad else None)
+        positive = None if not labelled else data.masks.positive
+        fg = None if not patch else tuple(tf.constant(a) for a in data.masks.fg)
+    else:
+        gather, has_w, (height, width, channels) = _memory_gather(
+            data, pad_multiple if pad else None)
+        positive = None if not labelled else positive_slices(data.masks, data.weights)
+        fg = None if not patch else tuple(
+            tf.constant(a) for a in foreground_positions(data.masks, seed=seed))
+    has_y = labelled
     out_size = (patch, patch) if patch else (height, width)
     if not training and data.patch_size:
         batch_size = max(1, batch_size * data.patch_size ** 2 // (height * width))
 
-    x_all = tf.constant(images)
-    y_all = None if masks is None else tf.constant(masks)
-    w_all = None if weights is None else tf.constant(weights)
     if training:
         repeats = patches_per_image or (max(1, round(height * width / patch ** 2)) if patch
                                         else 1)
-        index = _training_order(positive_slices(masks, weights), repeats, seed,
-                                positive_fraction)
+        index = _training_order(positive, repeats, seed, positive_fraction)
     else:
-        index = tf.data.Dataset.range(len(images))
+        index = tf.data.Dataset.range(len(data))
     index = index.batch(batch_size)
-    fg = None
-    if patch:
-        fg = tuple(tf.constant(a) for a in foreground_positions(masks, seed=seed))
     geometric = aug.is_geometric(cfg)
-
-    def gather(idx):
-        x = tf.gather(x_all, idx)
-        extra = [tf.cast(tf.gather(y_all, idx), tf.float32)] if y_all is not None else []
-        if w_all is not None:
-            extra.append(tf.gather(w_all, idx))
-        return x, extra
 
     def transform(idx, seed_pair):
         x, extra = gather(idx)
@@ -196,11 +249,11 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
         return x, labels
 
     def package(x, labels):
-        if y_all is None:
+        if not has_y:
             return x
         y = labels[..., :1]
         y = (y,) * num_outputs if num_outputs > 1 else y
-        return (x, y) if w_all is None else (x, y, labels[..., 1:])
+        return (x, y) if not has_w else (x, y, labels[..., 1:])
 
     if training:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
