@@ -1,6 +1,8 @@
-"""Shared helpers: casting inputs, converting predictions, reducing sums, safe ratios."""
+"""Shared helpers: casting inputs, converting predictions, pixel weights, sums, option checks."""
 
 from __future__ import annotations
+
+import numbers
 
 import keras
 from keras import ops
@@ -62,6 +64,51 @@ def per_image_mean(x):
     return ops.mean(x, axis=tuple(range(1, len(x.shape))))
 
 
+def pixel_weights(weight, y_pred):
+    """A per-pixel weight map as float32 of shape (B, H, W, 1), or None.
+
+    Args:
+        weight: None, or weights of shape (B, H, W) or (B, H, W, 1).
+        y_pred: the prediction, shape (B, H, W, C).
+    """
+    if weight is None:
+        return None
+    weight = ops.cast(weight, "float32")
+    if len(weight.shape) == len(y_pred.shape) - 1:
+        weight = ops.expand_dims(weight, -1)
+    if len(weight.shape) != len(y_pred.shape):
+        raise ValueError(f"a per-pixel weight needs shape (B, H, W) or (B, H, W, 1), got "
+                         f"{tuple(weight.shape)} for a prediction of shape {tuple(y_pred.shape)}")
+    return weight
+
+
+def weighted_pixel_mean(x, weight):
+    """Per-image mean of `x` over its pixels, weighted: sum(w x) / sum(w); shape (B,).
+
+    Pixels of weight 0 are left out of both sums; an image whose weights are all 0 scores 0.
+    With `weight=None` it is the plain mean.
+    """
+    if weight is None:
+        return per_image_mean(x)
+    weight = weight + ops.zeros_like(x)
+    return safe_divide(per_image_sum(weight * x, False), per_image_sum(weight, False))
+
+
+def safe_divide(numerator, denominator):
+    """`numerator / denominator`, and 0 where the denominator is 0 (nothing to average)."""
+    nonzero = denominator > 0
+    return ops.where(nonzero, numerator / ops.where(nonzero, denominator, 1.0), 0.0)
+
+
+def keep_weighted(y_true, y_pred, weight, background: float):
+    """Truth 0 and prediction `background` where `weight` is 0, so those pixels count as certain,
+    correct background; unchanged elsewhere. With `weight=None`, the inputs unchanged."""
+    if weight is None:
+        return y_true, y_pred
+    keep = (weight + ops.zeros_like(y_pred)) > 0
+    return (ops.where(keep, y_true, 0.0), ops.where(keep, y_pred, background))
+
+
 def safe_ratio(numerator, denominator):
     """`numerator / denominator`, and 1 where the denominator is 0 (both masks empty: perfect).
 
@@ -77,9 +124,43 @@ def safe_log(x):
 
 
 def check_smooth(smooth: float) -> None:
-    """Raise ValueError for a negative smoothing constant."""
-    if smooth < 0:
-        raise ValueError(f"smooth must be >= 0, got {smooth}")
+    """Raise ValueError for a smoothing constant that is not a number >= 0."""
+    check_number("smooth", smooth, low=0.0)
+
+
+def check_number(name: str, value, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, allow_none: bool = False) -> None:
+    """Raise for a `value` that is not a real number in [low, high] (or (low, high] if open).
+
+    Raises:
+        TypeError: not a number (bools are refused too).
+        ValueError: outside the range.
+    """
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number{' or None' if allow_none else ''}, "
+                        f"got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+
+
+def check_bool(name: str, value) -> None:
+    """Raise TypeError for a `value` that is not True or False."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_window(window) -> None:
+    """Raise for a border window that is neither None nor a positive odd integer."""
+    if window is None:
+        return
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral):
+        raise TypeError(f"window must be a positive odd integer or None, got {window!r}")
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd number, got {window}")
 
 
 def flatten_images(x):
@@ -103,4 +184,21 @@ def static_spatial_size(x) -> tuple[int, int]:
     return int(height), int(width)
 
 
-register = keras.saving.register_keras_serializable(package="keras_seg")
+PACKAGE = "keras_seg"
+"""The package name of every registered object: Keras saves it as `keras_seg>ClassName`."""
+
+
+def register(obj):
+    """Register a class with Keras under `keras_seg>Name` and give it its public module.
+
+    The public module (`keras_seg.losses`) is what Keras writes into a saved model's config, so a
+    user who loads the model without importing keras-seg reads in Keras' error which package to
+    import; it also keeps saved configs independent of how the package is split into files.
+    """
+    obj.__module__ = "keras_seg.losses"
+    return keras.saving.register_keras_serializable(package=PACKAGE)(obj)
+
+
+def register_alias(name: str, obj) -> None:
+    """Also resolve `keras_seg>name` to `obj` when loading: names used by older saved models."""
+    keras.saving.get_custom_objects()[f"{PACKAGE}>{name}"] = obj

@@ -5,7 +5,14 @@ from __future__ import annotations
 from keras import ops
 
 from keras_seg.losses._base import PerImageLoss
-from keras_seg.losses._utils import binary_inputs, clip_probabilities, per_image_mean, register
+from keras_seg.losses._utils import (
+    binary_inputs,
+    check_bool,
+    clip_probabilities,
+    pixel_weights,
+    register,
+    weighted_pixel_mean,
+)
 
 
 def bce_map(y_true, y_pred, from_logits: bool):
@@ -20,15 +27,17 @@ def bce_map(y_true, y_pred, from_logits: bool):
     return -(y_true * ops.log(p) + (1.0 - y_true) * ops.log1p(-p))
 
 
-def bce(y_true, y_pred, *, from_logits: bool = False):
+def bce(y_true, y_pred, *, from_logits: bool = False, weight=None):
     """Binary cross-entropy averaged over the pixels of each image.
 
-    BCE = -mean(y log p + (1 - y) log(1 - p))
+    BCE = -sum(w (y log p + (1 - y) log(1 - p))) / sum(w), w = 1 by default.
 
     Args:
         y_true: 0/1 mask, shape (B, H, W, 1) or (B, H, W).
         y_pred: probabilities (or logits with `from_logits=True`), shape (B, H, W, 1).
         from_logits: whether `y_pred` holds logits. Default False.
+        weight: per-pixel weights, shape (B, H, W) or (B, H, W, 1); pixels of weight 0 are left
+            out of the mean. Default None (every pixel counts once).
 
     Returns:
         Float32 tensor of shape (B,).
@@ -37,20 +46,20 @@ def bce(y_true, y_pred, *, from_logits: bool = False):
     value per image. Probabilities are clipped, so exact 0 and 1 give finite values.
     """
     y_true, y_pred = binary_inputs(y_true, y_pred)
-    return per_image_mean(bce_map(y_true, y_pred, from_logits))
+    return weighted_pixel_mean(bce_map(y_true, y_pred, from_logits), pixel_weights(weight, y_pred))
 
 
 @register
 class BCELoss(PerImageLoss):
-    """Binary cross-entropy per image, see `losses.bce`."""
+    """Binary cross-entropy per image, see `keras_seg.losses.bce`."""
 
     fn = staticmethod(bce)
 
     def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name="bce",
                  dtype=None):
+        check_bool("from_logits", from_logits)
         super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=from_logits)
 
 
-def bce_loss(from_logits: bool = False, **kwargs) -> BCELoss:
-    """Return a configured `BCELoss`."""
-    return BCELoss(from_logits=from_logits, **kwargs)
+bce_loss = BCELoss()
+"""`loss=bce_loss`, or `bce_loss(from_logits=True)` for a configured `BCELoss`."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from keras_seg.losses._base import PerImageLoss
 from keras_seg.losses._utils import (
     binary_inputs,
+    check_bool,
     check_smooth,
     per_image_sum,
+    pixel_weights,
     register,
     safe_log,
     safe_ratio,
@@ -39,7 +41,8 @@ def dice_coefficient(y_true, probs, *, smooth: float, batch: bool, weight=None,
     return safe_ratio(2.0 * intersection + smooth, total + smooth)
 
 
-def dice(y_true, y_pred, *, from_logits: bool = False, smooth: float = 1.0, batch: bool = False):
+def dice(y_true, y_pred, *, from_logits: bool = False, smooth: float = 1.0, batch: bool = False,
+         weight=None):
     """Soft Dice loss, one value per image.
 
     Dice = 1 - (2 sum(p y) + s) / (sum(p) + sum(y) + s)
@@ -51,6 +54,8 @@ def dice(y_true, y_pred, *, from_logits: bool = False, smooth: float = 1.0, batc
         smooth: s, default 1.0. An empty truth with an empty prediction scores 0 (perfect).
         batch: False (default) sums each image; True pools the sums over the batch and returns
             that value for every image, as the reference kits do.
+        weight: per-pixel weights, shape (B, H, W) or (B, H, W, 1), applied to every sum;
+            pixels of weight 0 are left out. Default None.
 
     Returns:
         Float32 tensor of shape (B,), in [0, 1].
@@ -62,11 +67,12 @@ def dice(y_true, y_pred, *, from_logits: bool = False, smooth: float = 1.0, batc
     """
     y_true, y_pred = binary_inputs(y_true, y_pred)
     probs = sigmoid_probabilities(y_pred, from_logits)
-    return 1.0 - dice_coefficient(y_true, probs, smooth=smooth, batch=batch)
+    return 1.0 - dice_coefficient(y_true, probs, smooth=smooth, batch=batch,
+                                  weight=pixel_weights(weight, y_pred))
 
 
 def log_dice(y_true, y_pred, *, from_logits: bool = False, smooth: float = 1.0,
-             batch: bool = False):
+             batch: bool = False, weight=None):
     """Log-Dice loss, one value per image.
 
     LogDice = -log((2 sum(p y) + s) / (sum(p) + sum(y) + s))
@@ -77,6 +83,8 @@ def log_dice(y_true, y_pred, *, from_logits: bool = False, smooth: float = 1.0,
         from_logits: whether `y_pred` holds logits. Default False.
         smooth: s, default 1.0; the coefficient is clipped at 1e-7 before the log.
         batch: False (default) per-image sums; True sums pooled over the batch.
+        weight: per-pixel weights, shape (B, H, W) or (B, H, W, 1), applied to every sum;
+            pixels of weight 0 are left out. Default None.
 
     Returns:
         Float32 tensor of shape (B,), >= 0; 0 for a perfect prediction (empty masks included).
@@ -86,42 +94,48 @@ def log_dice(y_true, y_pred, *, from_logits: bool = False, smooth: float = 1.0,
     """
     y_true, y_pred = binary_inputs(y_true, y_pred)
     probs = sigmoid_probabilities(y_pred, from_logits)
-    return -safe_log(dice_coefficient(y_true, probs, smooth=smooth, batch=batch))
+    return -safe_log(dice_coefficient(y_true, probs, smooth=smooth, batch=batch,
+                                      weight=pixel_weights(weight, y_pred)))
+
+
+def check_dice_options(from_logits, smooth, batch) -> None:
+    """Refuse bad options of a Dice-type loss when it is constructed."""
+    check_bool("from_logits", from_logits)
+    check_smooth(smooth)
+    check_bool("batch", batch)
 
 
 @register
 class DiceLoss(PerImageLoss):
-    """Soft Dice loss, see `losses.dice`."""
+    """Soft Dice loss, see `keras_seg.losses.dice`."""
 
     fn = staticmethod(dice)
 
-    def __init__(self, from_logits: bool = False, smooth: float = 1.0, batch: bool = False,
+    def __init__(self, smooth: float = 1.0, batch: bool = False, from_logits: bool = False,
                  reduction="sum_over_batch_size", name="dice", dtype=None):
+        check_dice_options(from_logits, smooth, batch)
         super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=from_logits,
                          smooth=smooth, batch=batch)
 
 
 @register
 class LogDiceLoss(PerImageLoss):
-    """Log-Dice loss, see `losses.log_dice`."""
+    """Log-Dice loss, see `keras_seg.losses.log_dice`."""
 
     fn = staticmethod(log_dice)
 
-    def __init__(self, from_logits: bool = False, smooth: float = 1.0, batch: bool = False,
+    def __init__(self, smooth: float = 1.0, batch: bool = False, from_logits: bool = False,
                  reduction="sum_over_batch_size", name="log_dice", dtype=None):
+        check_dice_options(from_logits, smooth, batch)
         super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=from_logits,
                          smooth=smooth, batch=batch)
 
 
-def dice_loss(smooth: float = 1.0, batch: bool = False, **kwargs) -> DiceLoss:
-    """Return a configured `DiceLoss`."""
-    return DiceLoss(smooth=smooth, batch=batch, **kwargs)
+dice_loss = DiceLoss()
+"""`loss=dice_loss`, or `dice_loss(batch=True)` for a configured `DiceLoss`."""
 
-
-dice_coef_loss = dice_loss
+dice_coef_loss = DiceLoss()
 """The circulating snippet's name for `dice_loss`, with its bugs fixed."""
 
-
-def log_dice_loss(smooth: float = 1.0, batch: bool = False, **kwargs) -> LogDiceLoss:
-    """Return a configured `LogDiceLoss`."""
-    return LogDiceLoss(smooth=smooth, batch=batch, **kwargs)
+log_dice_loss = LogDiceLoss()
+"""`loss=log_dice_loss`, or `log_dice_loss(smooth=0.5)` for a configured `LogDiceLoss`."""

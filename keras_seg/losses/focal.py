@@ -5,15 +5,21 @@ from __future__ import annotations
 from keras import ops
 
 from keras_seg.losses._base import PerImageLoss
-from keras_seg.losses._utils import binary_inputs, clip_probabilities, per_image_mean, register
+from keras_seg.losses._utils import (
+    binary_inputs,
+    check_bool,
+    check_number,
+    clip_probabilities,
+    pixel_weights,
+    register,
+    weighted_pixel_mean,
+)
 
 
-def check_focal_args(gamma: float, alpha: float | None) -> None:
-    """Raise ValueError for gamma < 0 or alpha outside [0, 1]."""
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
-    if alpha is not None and not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1] or None, got {alpha}")
+def check_focal_args(gamma: float, alpha: float | None, alpha_name: str = "alpha") -> None:
+    """Raise for gamma that is not a number >= 0, or alpha neither None nor in [0, 1]."""
+    check_number("gamma", gamma, low=0.0)
+    check_number(alpha_name, alpha, low=0.0, high=1.0, allow_none=True)
 
 
 def focal_map(y_true, y_pred, *, gamma: float, alpha: float | None, from_logits: bool):
@@ -33,10 +39,10 @@ def focal_map(y_true, y_pred, *, gamma: float, alpha: float | None, from_logits:
 
 
 def focal(y_true, y_pred, *, gamma: float = 2.0, alpha: float | None = 0.25,
-          from_logits: bool = False):
+          from_logits: bool = False, weight=None):
     """Binary focal loss averaged over the pixels of each image.
 
-    FL = mean(-alpha_t (1 - p_t)^gamma log(p_t)), with p_t = p where y = 1 and 1 - p where y = 0,
+    FL = mean_w(-alpha_t (1 - p_t)^gamma log(p_t)), with p_t = p where y = 1 and 1 - p where y = 0,
     alpha_t = alpha where y = 1 and 1 - alpha where y = 0.
 
     Args:
@@ -46,6 +52,8 @@ def focal(y_true, y_pred, *, gamma: float = 2.0, alpha: float | None = 0.25,
         alpha: weight of the positive class in [0, 1], or None for no class weighting.
             Default 0.25.
         from_logits: whether `y_pred` holds logits. Default False.
+        weight: per-pixel weights, shape (B, H, W) or (B, H, W, 1), of the mean mean_w; pixels
+            of weight 0 are left out of it. Default None (the plain mean).
 
     Returns:
         Float32 tensor of shape (B,).
@@ -57,24 +65,25 @@ def focal(y_true, y_pred, *, gamma: float = 2.0, alpha: float | None = 0.25,
     """
     check_focal_args(gamma, alpha)
     y_true, y_pred = binary_inputs(y_true, y_pred)
-    return per_image_mean(
-        focal_map(y_true, y_pred, gamma=gamma, alpha=alpha, from_logits=from_logits)
+    return weighted_pixel_mean(
+        focal_map(y_true, y_pred, gamma=gamma, alpha=alpha, from_logits=from_logits),
+        pixel_weights(weight, y_pred),
     )
 
 
 @register
 class FocalLoss(PerImageLoss):
-    """Binary focal loss, see `losses.focal`."""
+    """Binary focal loss, see `keras_seg.losses.focal`."""
 
     fn = staticmethod(focal)
 
     def __init__(self, gamma: float = 2.0, alpha: float | None = 0.25, from_logits: bool = False,
                  reduction="sum_over_batch_size", name="focal", dtype=None):
         check_focal_args(gamma, alpha)
+        check_bool("from_logits", from_logits)
         super().__init__(reduction=reduction, name=name, dtype=dtype, gamma=gamma, alpha=alpha,
                          from_logits=from_logits)
 
 
-def focal_loss(gamma: float = 2.0, alpha: float | None = 0.25, **kwargs) -> FocalLoss:
-    """Return a configured `FocalLoss`: `model.compile(loss=focal_loss(gamma=2., alpha=.25))`."""
-    return FocalLoss(gamma=gamma, alpha=alpha, **kwargs)
+focal_loss = FocalLoss()
+"""`loss=focal_loss`, or `focal_loss(gamma=2., alpha=.25)` for a configured `FocalLoss`."""

@@ -5,7 +5,18 @@ from __future__ import annotations
 from keras import ops
 
 from keras_seg.losses._base import PerImageLoss
-from keras_seg.losses._utils import binary_inputs, flatten_images, logits_from_probabilities, register
+from keras_seg.losses._utils import (
+    binary_inputs,
+    check_bool,
+    flatten_images,
+    keep_weighted,
+    logits_from_probabilities,
+    pixel_weights,
+    register,
+)
+
+IGNORED_LOGIT = -1e4
+"""The logit given to a pixel of weight 0: certain background, so its hinge error is negative."""
 
 
 def lovasz_gradient(sorted_labels):
@@ -25,7 +36,7 @@ def lovasz_gradient(sorted_labels):
     return ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=1)
 
 
-def lovasz_hinge(y_true, y_pred, *, from_logits: bool = False):
+def lovasz_hinge(y_true, y_pred, *, from_logits: bool = False, weight=None):
     """Lovasz hinge loss, one value per image.
 
     L = sum_i relu(e_(i)) g_i, with hinge errors e = 1 - x (2y - 1) on logits x, sorted in
@@ -38,6 +49,9 @@ def lovasz_hinge(y_true, y_pred, *, from_logits: bool = False):
             Probabilities are clipped to [1e-7, 1 - 1e-7] and turned into logits, since the hinge
             works on logits.
         from_logits: whether `y_pred` holds logits. Default False.
+        weight: per-pixel weights, shape (B, H, W) or (B, H, W, 1). Pixels of weight 0 are left
+            out (made certain background, which sorts them last with no error, as removing them
+            does); other weights count as 1, the hinge having no weighted form. Default None.
 
     Returns:
         Float32 tensor of shape (B,).
@@ -47,6 +61,7 @@ def lovasz_hinge(y_true, y_pred, *, from_logits: bool = False):
     """
     y_true, y_pred = binary_inputs(y_true, y_pred)
     logits = y_pred if from_logits else logits_from_probabilities(y_pred)
+    y_true, logits = keep_weighted(y_true, logits, pixel_weights(weight, y_pred), IGNORED_LOGIT)
     labels = flatten_images(y_true)
     logits = flatten_images(logits)
     errors = 1.0 - logits * (2.0 * labels - 1.0)
@@ -59,15 +74,15 @@ def lovasz_hinge(y_true, y_pred, *, from_logits: bool = False):
 
 @register
 class LovaszHingeLoss(PerImageLoss):
-    """Lovasz hinge loss, see `losses.lovasz_hinge`."""
+    """Lovasz hinge loss, see `keras_seg.losses.lovasz_hinge`."""
 
     fn = staticmethod(lovasz_hinge)
 
     def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size",
                  name="lovasz_hinge", dtype=None):
+        check_bool("from_logits", from_logits)
         super().__init__(reduction=reduction, name=name, dtype=dtype, from_logits=from_logits)
 
 
-def lovasz_hinge_loss(from_logits: bool = False, **kwargs) -> LovaszHingeLoss:
-    """Return a configured `LovaszHingeLoss`."""
-    return LovaszHingeLoss(from_logits=from_logits, **kwargs)
+lovasz_hinge_loss = LovaszHingeLoss()
+"""`loss=lovasz_hinge_loss`, or `lovasz_hinge_loss(from_logits=True)` for a configured one."""

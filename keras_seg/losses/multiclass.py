@@ -5,8 +5,16 @@ from __future__ import annotations
 from keras import ops
 
 from keras_seg.losses._base import PerImageLoss
-from keras_seg.losses._utils import per_image_sum, register, safe_log
-from keras_seg.losses.dice import dice_coefficient
+from keras_seg.losses._utils import (
+    check_bool,
+    check_number,
+    per_image_sum,
+    pixel_weights,
+    register,
+    safe_divide,
+    safe_log,
+)
+from keras_seg.losses.dice import check_dice_options, dice_coefficient
 
 
 def multiclass_inputs(y_true, y_pred, ignore_index: int | None):
@@ -45,12 +53,13 @@ def multiclass_inputs(y_true, y_pred, ignore_index: int | None):
 
 def dice_ce(y_true, y_pred, *, include_background: bool = True, ignore_index: int | None = None,
             dice_weight: float = 1.0, ce_weight: float = 1.0, from_logits: bool = False,
-            smooth: float = 1.0, batch: bool = False):
+            smooth: float = 1.0, batch: bool = False, weight=None):
     """Multi-class soft Dice loss plus cross-entropy, one value per image.
 
     L = dice_weight (1 - mean_k Dice_k) + ce_weight CE, with
     Dice_k = (2 sum(v p_k y_k) + s) / (sum(v p_k) + sum(v y_k) + s) per class k and
-    CE = -sum(v sum_k y_k log p_k) / sum(v), v = 1 on counted pixels, 0 on ignored ones.
+    CE = -sum(v sum_k y_k log p_k) / sum(v), v = 0 on ignored pixels and the pixel's weight
+    (default 1) elsewhere.
 
     Args:
         y_true: integer labels (B, H, W) or (B, H, W, 1), possibly holding `ignore_index`, or
@@ -66,6 +75,8 @@ def dice_ce(y_true, y_pred, *, include_background: bool = True, ignore_index: in
         from_logits: whether `y_pred` holds logits. Default False.
         smooth: Dice smoothing s. Default 1.0. A class absent from truth and prediction scores 1.
         batch: False (default) per-image Dice sums; True Dice sums pooled over the batch.
+        weight: per-pixel weights, shape (B, H, W) or (B, H, W, 1), of every sum; pixels of
+            weight 0 are left out as ignored ones are. Default None.
 
     Returns:
         Float32 tensor of shape (B,). An image whose pixels are all ignored scores 0.
@@ -73,6 +84,10 @@ def dice_ce(y_true, y_pred, *, include_background: bool = True, ignore_index: in
     Reference: MONAI `DiceCELoss`; the DRIVE U-Net's cross-entropy + Dice with ignore_index=255.
     """
     one_hot, y_pred, valid = multiclass_inputs(y_true, y_pred, ignore_index)
+    weight = pixel_weights(weight, y_pred)
+    if weight is not None:
+        valid = valid * weight
+        one_hot = one_hot * ops.cast(weight > 0, "float32")
     if from_logits:
         probs, log_probs = ops.softmax(y_pred, axis=-1), ops.log_softmax(y_pred, axis=-1)
     else:
@@ -84,13 +99,14 @@ def dice_ce(y_true, y_pred, *, include_background: bool = True, ignore_index: in
         per_class = per_class[:, 1:]
     dice_term = 1.0 - ops.mean(per_class, axis=-1)
     pixel_ce = -ops.sum(one_hot * log_probs, axis=-1, keepdims=True)
-    cross_entropy = per_image_sum(pixel_ce, False) / ops.maximum(per_image_sum(valid, False), 1.0)
+    cross_entropy = safe_divide(per_image_sum(valid * pixel_ce, False),
+                                per_image_sum(valid, False))
     return dice_weight * dice_term + ce_weight * cross_entropy
 
 
 @register
 class DiceCELoss(PerImageLoss):
-    """Multi-class Dice + cross-entropy, see `losses.dice_ce`."""
+    """Multi-class Dice + cross-entropy, see `keras_seg.losses.dice_ce`."""
 
     fn = staticmethod(dice_ce)
 
@@ -98,13 +114,18 @@ class DiceCELoss(PerImageLoss):
                  dice_weight: float = 1.0, ce_weight: float = 1.0, from_logits: bool = False,
                  smooth: float = 1.0, batch: bool = False, reduction="sum_over_batch_size",
                  name="dice_ce", dtype=None):
+        check_bool("include_background", include_background)
+        if ignore_index is not None and (isinstance(ignore_index, bool)
+                                         or not isinstance(ignore_index, int)):
+            raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
+        check_number("dice_weight", dice_weight, low=0.0)
+        check_number("ce_weight", ce_weight, low=0.0)
+        check_dice_options(from_logits, smooth, batch)
         super().__init__(reduction=reduction, name=name, dtype=dtype,
                          include_background=include_background, ignore_index=ignore_index,
                          dice_weight=dice_weight, ce_weight=ce_weight, from_logits=from_logits,
                          smooth=smooth, batch=batch)
 
 
-def dice_ce_loss(include_background: bool = True, ignore_index: int | None = None,
-                 **kwargs) -> DiceCELoss:
-    """Return a configured `DiceCELoss`."""
-    return DiceCELoss(include_background=include_background, ignore_index=ignore_index, **kwargs)
+dice_ce_loss = DiceCELoss()
+"""`loss=dice_ce_loss`, or `dice_ce_loss(ignore_index=255)` for a configured `DiceCELoss`."""

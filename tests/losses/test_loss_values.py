@@ -9,7 +9,7 @@ from keras_seg.losses.weighted import border_window
 EPS = 1e-7
 
 
-# ---- numpy reference, float64, written from the formulas in REFERENCE.md section 5 ----
+# ---- numpy reference, float64, written from the formulas in docs/losses.md ----
 
 def _sum(x, batch=False):
     s = x.reshape(len(x), -1).sum(axis=1)
@@ -229,13 +229,12 @@ def test_border_weights_reject_even_window():
         losses.border_weights(np.zeros((1, 8, 8, 1), "float32"), 4)
 
 
-def test_weighted_dice_with_explicit_weight():
+def test_weighted_losses_with_an_explicit_weight_map():
     y, p = batch_of_cases()
-    weight = np.ones_like(y)
-    np.testing.assert_allclose(call("weighted_dice", y, p, weight=weight), call("dice", y, p),
-                               rtol=1e-6)
-    np.testing.assert_allclose(call("weighted_bce", y, p, weight=weight), call("bce", y, p),
-                               rtol=1e-6)
+    ones = np.ones_like(y)
+    for weighted, plain in (("weighted_dice", "dice"), ("weighted_bce", "bce")):
+        np.testing.assert_allclose(call(weighted, y, p, weight_map=ones), call(plain, y, p),
+                                   rtol=1e-6)
 
 
 # ---- multi-class Dice + cross-entropy ----
