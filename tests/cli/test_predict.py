@@ -1,6 +1,7 @@
 """`predict`: per-volume DSC against an independent computation, and the report's images."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -209,3 +210,219 @@ def test_grey_images_are_repeated_for_a_colour_model_and_colour_is_refused_by_a_
     with pytest.raises(UserError, match="a.png has 3 channels; the model takes 1"):
         predict(str(tmp_path / "grey.keras"), data="folder", data_dir=str(tmp_path / "set"),
                 output=str(tmp_path / "out2"), verbose=0)
+
+
+# --- native geometry, splits, ensembles, post-processing, field metrics -------------------------
+
+def lesion_reader_model(path, level):
+    """A 3-channel model whose foreground is channel 0 above ``level``: sigmoid(50 (x0 - l))."""
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(1, 1, activation="sigmoid", name="pixel")
+    model = keras.Model(inputs, conv(inputs))
+    conv.set_weights([np.array([50.0, 0, 0], np.float32).reshape(1, 1, 3, 1),
+                      np.array([-50.0 * level], np.float32)])
+    model.save(path)
+    return path
+
+
+def write_lgg_patient(root, patient="TCGA_AA_0001_20000101", slices=2, shape=(40, 48)):
+    """An LGG patient folder whose images carry the lesion in channel 0 and a brain disk in
+    channel 1, off-centre, so that crop_to_brain crops, pads to a square and resizes."""
+    import tifffile
+
+    folder = root / patient
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    brain = (yy - 22) ** 2 / 12 ** 2 + (xx - 18) ** 2 / 9 ** 2 <= 1
+    lesions = []
+    for k in range(1, slices + 1):
+        lesion = (yy - 20 - k) ** 2 + (xx - 17) ** 2 <= 6 ** 2
+        image = np.stack([lesion * 250, brain * 200, brain * 60], -1).astype(np.uint8)
+        tifffile.imwrite(folder / f"{patient}_{k}.tif", image)
+        tifffile.imwrite(folder / f"{patient}_{k}_mask.tif", (lesion * 255).astype(np.uint8))
+        lesions.append(lesion)
+    return lesions
+
+
+def test_masks_and_scores_are_in_the_files_grid_after_crop_pad_and_resize(tmp_path):
+    lesions = write_lgg_patient(tmp_path / "lgg")
+    delivered = data_lib.load("lgg", str(tmp_path / "lgg"), 32, crop_to_brain=True)
+    assert delivered.images.shape[1:3] == (32, 32)             # the model sees 32x32 crops
+    assert delivered.geometry[0].crop[2:] != (40, 48)          # of the brain's box
+    channel = delivered.images[..., 0]
+    model = lesion_reader_model(tmp_path / "lesion.keras", (channel.min() + channel.max()) / 2)
+    summary = predict(str(model), data="lgg", data_dir=str(tmp_path / "lgg"), image_size=32,
+                      options={"crop_to_brain": True}, output=str(tmp_path / "out"), verbose=0)
+    found = []
+    for k, lesion in enumerate(lesions, start=1):
+        png = np.asarray(Image.open(tmp_path / "out" / "masks"
+                                    / f"TCGA_AA_0001_20000101_{k}.png"))
+        assert png.shape == (40, 48)                           # the file's grid
+        found.append(png == 255)
+        assert dice(found[-1], lesion) > 0.9                   # the lesion, back in place
+        overlay = Image.open(tmp_path / "out" / "overlays" / f"TCGA_AA_0001_20000101_{k}.png")
+        assert overlay.size == (48, 40)
+    with open(tmp_path / "out" / "per_volume_metrics.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["dsc"]) == pytest.approx(dice(np.stack(found), np.stack(lesions)))
+    assert summary["mean_dsc"] == pytest.approx(float(row["dsc"]))
+
+
+def test_a_folder_of_mixed_sizes_is_predicted_in_each_images_grid(pixel_model_path, tmp_path):
+    rng = np.random.default_rng(8)
+    sizes = {"small": (20, 28), "tall": (44, 18)}
+    for name, shape in sizes.items():
+        for folder in ("images", "masks"):
+            (tmp_path / "set" / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(
+            tmp_path / "set" / "images" / f"{name}.png")
+        Image.fromarray((rng.random(shape) < 0.3).astype(np.uint8) * 255).save(
+            tmp_path / "set" / "masks" / f"{name}.png")
+    for size in ("native", 16):
+        out = tmp_path / f"out{size}"
+        summary = predict(str(pixel_model_path), data="folder", data_dir=str(tmp_path / "set"),
+                          image_size=size, output=str(out), verbose=0)
+        assert summary["volumes"] == 2
+        for name, shape in sizes.items():
+            assert np.asarray(Image.open(out / "masks" / f"{name}.png")).shape == shape
+
+
+def synthetic_run(tmp_path, name="run", val=("synthetic_001",), weights=None):
+    """A run directory: the pixel model (optionally other weights) and a config.yaml that
+    trained on 3 synthetic volumes of 16 pixels, validating on ``val``."""
+    import keras
+    from conftest import pixel_model
+
+    run = tmp_path / name
+    run.mkdir()
+    model = pixel_model()
+    if weights is not None:
+        model.get_layer("logit").set_weights([np.asarray(weights[0], np.float32).reshape(
+            1, 1, 3, 1), np.array([weights[1]], np.float32)])
+    model.save(run / "best.keras")
+    (run / "config.yaml").write_text(yaml.safe_dump({
+        "data": {"name": "synthetic", "dir": None, "image_size": 16,
+                 "options": {"num_volumes": 3, "slices_per_volume": 3},
+                 "val_volume_ids": list(val)},
+        "training": {"seed": 0}}))
+    assert keras.models.load_model(run / "best.keras") is not None
+    return run
+
+
+def read_rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_reports_say_which_volumes_the_run_trained_and_validated_on(tmp_path):
+    run = synthetic_run(tmp_path)
+    summary = predict(str(run), output=str(tmp_path / "all"), verbose=0)
+    rows = read_rows(tmp_path / "all" / "per_volume_metrics.csv")
+    assert list(rows[0]) == ["volume", "split", "dsc", "iou", "precision", "recall", "hd95",
+                             "assd", "nsd", "slices"]
+    assert [(r["volume"], r["split"]) for r in rows] == [
+        ("synthetic_000", "train"), ("synthetic_001", "val"), ("synthetic_002", "train")]
+    report = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert set(report) == {"all", "train", "val"} and summary["splits"] == report
+    assert report["val"]["count"] == 1 and report["train"]["count"] == 2
+    assert report["val"]["mean"]["dsc"] == pytest.approx(float(rows[1]["dsc"]))
+    assert report["train"]["median"]["iou"] == pytest.approx(
+        np.mean([float(rows[0]["iou"]), float(rows[2]["iou"])]))
+    # per_volume_dsc.csv keeps its columns and values
+    assert read_rows(tmp_path / "all" / "per_volume_dsc.csv") == [
+        {"volume": r["volume"], "dsc": r["dsc"], "slices": r["slices"]} for r in rows]
+
+    predict(str(run), output=str(tmp_path / "val"), split="val", verbose=0)
+    assert [r["volume"] for r in read_rows(tmp_path / "val" / "per_volume_metrics.csv")] == [
+        "synthetic_001"]
+    assert sorted(p.name for p in (tmp_path / "val" / "masks").iterdir()) == [
+        f"synthetic_001_{k}.png" for k in (1, 2, 3)]
+    # other options read other volumes: unseen
+    predict(str(run), output=str(tmp_path / "other"), options={"num_volumes": 2}, verbose=0)
+    assert {r["split"] for r in read_rows(tmp_path / "other" / "per_volume_metrics.csv")} == {
+        "unseen"}
+    with pytest.raises(UserError, match="no unseen volumes"):
+        predict(str(run), output=str(tmp_path / "none"), split="unseen", verbose=0)
+
+
+def test_an_ensemble_thresholds_the_mean_probability(tmp_path):
+    from conftest import BIAS, WEIGHTS
+
+    a = synthetic_run(tmp_path, "a")
+    b = synthetic_run(tmp_path, "b", weights=([1.0, -0.5, 0.3], -0.2))
+    predict([str(a), str(b)], output=str(tmp_path / "out"), verbose=0)
+    data = data_lib.load("synthetic", None, 16, num_volumes=3, slices_per_volume=3)
+
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-z))
+
+    mean = (sigmoid(data.images @ WEIGHTS + BIAS)
+            + sigmoid(data.images @ np.array([1.0, -0.5, 0.3]) - 0.2)) / 2
+    for k in (0, 4, 8):
+        png = np.asarray(Image.open(tmp_path / "out" / "masks" / f"{data.names[k]}.png"))
+        np.testing.assert_array_equal(png == 255, mean[k] > 0.5)
+
+
+def test_post_processing_is_chosen_on_validation_and_applied_by_predict(tmp_path):
+    from keras_seg.inference.postprocess import Postprocess, volume_dsc
+    from keras_seg.predict import choose_postprocessing
+
+    run = synthetic_run(tmp_path, val=("synthetic_001", "synthetic_002"))
+    data = data_lib.load("synthetic", None, 16, num_volumes=3, slices_per_volume=3)
+    raw = {v: expected_masks(data.images[data.volume_ids == v]) for v in data.volumes}
+    truth = {v: data.masks[data.volume_ids == v][..., 0] > 0 for v in data.volumes}
+    record = choose_postprocessing(str(run), min_voxels=[5, 40], verbose=0)
+    val = ["synthetic_001", "synthetic_002"]
+    assert record["volumes"] == val
+    assert record["baseline_dsc"] == pytest.approx(np.mean([dice(raw[v], truth[v])
+                                                            for v in val]))
+    steps = [Postprocess("keep_largest"), Postprocess("remove_small", 5),
+             Postprocess("remove_small", 40)]
+    scores = [np.mean([volume_dsc(s.apply(raw[v]), truth[v]) for v in val]) for s in steps]
+    assert [c["dsc"] for c in record["candidates"]] == pytest.approx(scores)
+    best = int(np.argmax(scores))
+    chosen = steps[best] if scores[best] > record["baseline_dsc"] else None
+    saved = json.loads((run / "postprocess.json").read_text())["chosen"]
+    assert saved == (None if chosen is None else {"name": chosen.name,
+                                                  "min_voxels": chosen.min_voxels})
+
+    # predict applies the recorded step (here forced to keep_largest), and not with "none"
+    (run / "postprocess.json").write_text(json.dumps(
+        {"chosen": {"name": "keep_largest", "min_voxels": None}}))
+    summary = predict(str(run), output=str(tmp_path / "auto"), verbose=0)
+    assert summary["postprocess"] == "keep_largest"
+    off = predict(str(run), output=str(tmp_path / "off"), postprocess="none", verbose=0)
+    assert off["postprocess"] is None
+    for v in data.volumes:
+        kept = Postprocess("keep_largest").apply(raw[v])
+        for k in range(3):
+            auto = np.asarray(Image.open(tmp_path / "auto" / "masks" / f"{v}_{k + 1}.png"))
+            plain = np.asarray(Image.open(tmp_path / "off" / "masks" / f"{v}_{k + 1}.png"))
+            np.testing.assert_array_equal(auto == 255, kept[k])
+            np.testing.assert_array_equal(plain == 255, raw[v][k])
+
+
+def test_the_command_line_takes_every_inference_option(tmp_path, capsys):
+    from keras_seg import cli
+
+    a, b = synthetic_run(tmp_path, "a"), synthetic_run(tmp_path, "b")
+    status = cli.main(["predict", "--model", str(a), str(b), "--tta", "flip", "--window",
+                       "sliding", "--tile", "8", "--overlap", "0.25", "--split", "train",
+                       "--postprocess", "none", "--spacing", "0.5", "--nsd-tolerance", "2",
+                       "--output", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert status == 0 and "\r" not in out
+    assert "2 volumes, 6 slices" in out and "train    2 volumes: DSC mean" in out
+    assert "predicting: 2/2 volumes" in out          # plain progress lines in a log
+    # the pixel model is pointwise: TTA, tiles and the ensemble of equals change nothing
+    predict(str(a), output=str(tmp_path / "plain"), split="train", verbose=0)
+    assert read_rows(tmp_path / "out" / "per_volume_dsc.csv") == read_rows(
+        tmp_path / "plain" / "per_volume_dsc.csv")
+    rows = read_rows(tmp_path / "out" / "per_volume_metrics.csv")
+    plain = read_rows(tmp_path / "plain" / "per_volume_metrics.csv")
+    for r, p in zip(rows, plain, strict=True):   # hd95 in mm with 0.5 mm pixels
+        assert float(r["hd95"]) == pytest.approx(0.5 * float(p["hd95"]))
+    assert cli.main(["postprocess", "--run", str(a), "--min-voxels", "3"]) == 0
+    assert "chosen: " in capsys.readouterr().out and (a / "postprocess.json").exists()
