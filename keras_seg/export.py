@@ -3,16 +3,24 @@
 The SavedModel has one ``serve`` signature, float32 ``[batch, H, W, C]`` -> probabilities of the
 final output (batch and spatial sizes free), and a variable collection ``stride``: the network's
 total downsampling factor, which H and W must be multiples of (``predict`` pads to it).
+
+The ``.keras`` file is backend-neutral. Keras' own export writes the SavedModel on the
+TensorFlow and JAX backends (JAX through jax2tf); on torch, whose Keras export needs torch_xla,
+the ``.keras`` file is exported by ``python -m keras_seg export`` in a child process on the
+TensorFlow backend. TensorFlow is needed for SavedModels either way, and imported only here.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_seg import backend
 from keras_seg.data.padding import pad_to_multiple
 from keras_seg.errors import UserError
 
@@ -20,6 +28,10 @@ SAVED_MODEL_FORMATS = ("saved_model", "onnx")
 ONNX_FILE = "model.onnx"
 # Assumed for SavedModels written without a recorded stride: any U-Net of depth <= 5 fits.
 FALLBACK_STRIDE = 32
+# Backends whose Keras export writes a SavedModel in process.
+NATIVE_EXPORT_BACKENDS = ("tensorflow", "jax")
+# Platforms a SavedModel written on JAX serves on (jax2tf lowers the model once per platform).
+JAX_EXPORT_PLATFORMS = ("cpu", "cuda")
 
 
 def final_output(outputs):
@@ -62,19 +74,61 @@ def export_saved_model(model: keras.Model, path: str) -> None:
 
     ``serve`` takes float32 ``[batch, H, W, C]`` (batch and spatial sizes free, H and W
     multiples of the recorded ``stride``) and returns the probabilities of the model's final
-    output.
+    output. On a backend without in-process export the model goes through a ``.keras`` file
+    and :func:`export_in_tensorflow`.
     """
+    if backend.current() not in NATIVE_EXPORT_BACKENDS:
+        with tempfile.TemporaryDirectory() as tmp:
+            keras_path = os.path.join(tmp, "model.keras")
+            model.save(keras_path)
+            export_in_tensorflow(keras_path, path)
+        return
+    backend.require_tensorflow("SavedModel export")
     channels = model.inputs[0].shape[-1]
+    stride = network_stride(model)
+    options = {}
+    if backend.current() == "jax":
+        # Sizes as multiples of the stride let jax2tf prove that every skip connection's
+        # encoder and decoder sizes agree, for any input size.
+        options["jax2tf_kwargs"] = {
+            "polymorphic_shapes": [f"(batch, {stride}*h, {stride}*w, {channels})"],
+            "native_serialization_platforms": JAX_EXPORT_PLATFORMS,
+        }
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
         name="serve",
         fn=lambda x: final_output(model(x, training=False)),
-        input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)],
+        input_signature=[keras.InputSpec(shape=(None, None, None, channels), dtype="float32")],
+        **options,
     )
-    stride = tf.Variable(network_stride(model), dtype=tf.int32, trainable=False)
-    archive.add_variable_collection("stride", [stride])
+    archive.add_variable_collection(
+        "stride", [keras.Variable(stride, dtype="int32", trainable=False, name="stride")])
     archive.write_out(path, verbose=False)
+
+
+def export_in_tensorflow(model_path: str, output: str, fmt: str = "saved_model") -> None:
+    """Export the ``.keras`` file ``model_path`` in a child process on the TensorFlow backend.
+
+    Runs ``python -m keras_seg export`` with ``KERAS_BACKEND=tensorflow``, which also checks the
+    result. Its one-line user error becomes a UserError here; any other failure a RuntimeError
+    with the child's last output lines.
+    """
+    if not backend.is_installed("tensorflow"):
+        raise UserError(f"{fmt} export needs TensorFlow, which is not installed "
+                        "(pip install tensorflow)")
+    command = [sys.executable, "-m", "keras_seg", "export", "--model", model_path,
+               "--output", output, "--format", fmt]
+    result = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+                            capture_output=True, text=True)
+    if result.returncode == 0:
+        return
+    lines = (result.stderr.strip() or result.stdout.strip()).splitlines() or ["(no output)"]
+    if result.returncode == 2 and lines[-1].startswith("error: "):
+        raise UserError(lines[-1][len("error: "):])
+    tail = "\n".join(lines[-20:])
+    raise RuntimeError(f"export on the tensorflow backend failed (exit status "
+                       f"{result.returncode}):\n{tail}")
 
 
 def load_saved_model(path: str):
@@ -84,6 +138,7 @@ def load_saved_model(path: str):
     """
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise UserError(f"not a SavedModel directory (no saved_model.pb): {path}")
+    tf = backend.require_tensorflow("loading a SavedModel")
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:  # TensorFlow raises several types for a damaged directory
@@ -109,11 +164,12 @@ def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float 
     """Reload the SavedModel and return its max abs difference to ``model`` on ``sample``.
 
     ``sample`` (N, H, W, C) may have any size: it is zero-padded to the network's stride.
+    ``model`` may run on any backend: the SavedModel is served by TensorFlow.
     """
     sample, _ = pad_to_multiple(np.asarray(sample, np.float32), network_stride(model))
     loaded = load_saved_model(path)
-    served = np.asarray(loaded.serve(tf.constant(sample, tf.float32)))
-    expected = np.asarray(final_output(model(sample, training=False)))
+    served = np.asarray(loaded.serve(sample))
+    expected = keras.ops.convert_to_numpy(final_output(model(sample, training=False)))
     diff = float(np.max(np.abs(served - expected)))
     if diff > atol:
         raise RuntimeError(f"exported model differs from the Keras model by {diff:.3g}")
@@ -123,8 +179,10 @@ def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float 
 def export_onnx(model: keras.Model, path: str, opset: int = 17) -> None:
     """Write ``model``'s final output as an ONNX graph (input ``image``, float32 NHWC).
 
-    Needs the optional ``tf2onnx`` converter; without it this is a UserError saying so.
+    Needs the TensorFlow backend and the optional ``tf2onnx`` converter; without the converter
+    this is a UserError saying so.
     """
+    tf = backend.require_tensorflow("ONNX export")
     try:
         import tf2onnx
     except ImportError:
@@ -136,12 +194,16 @@ def export_onnx(model: keras.Model, path: str, opset: int = 17) -> None:
     tf2onnx.convert.from_function(serve, input_signature=spec, opset=opset, output_path=path)
 
 
-def export(model_path: str, output: str, fmt: str = "saved_model") -> str:
+def export(model_path: str, output: str, fmt: str = "saved_model",
+           sample: np.ndarray | None = None) -> str:
     """Export the ``.keras`` model at ``model_path`` into the directory ``output``.
 
-    The SavedModel is checked by reloading it and comparing its ``serve`` output with the Keras
-    model on a random batch of two images of the model's input size, or, for a size-free model,
-    squares of twice the network stride. A progress bar follows the steps.
+    On a backend that cannot write ``fmt`` in process (ONNX: all but TensorFlow; SavedModel:
+    torch) the file is exported by :func:`export_in_tensorflow`. The SavedModel is then checked
+    by reloading it and comparing its ``serve`` output with the Keras model on this backend, on
+    ``sample`` (N, H, W, C; padded to the network's stride) or else a random batch of two images
+    of the model's input size, or, for a size-free model, squares of twice the network stride.
+    A progress bar follows the steps.
 
     Returns:
         The path written: ``output`` (SavedModel) or ``output/model.onnx``.
@@ -152,18 +214,23 @@ def export(model_path: str, output: str, fmt: str = "saved_model") -> str:
     model = load_keras_model(model_path)
     progress.update(1)
     os.makedirs(output, exist_ok=True)
-    if fmt == "onnx":
-        target = os.path.join(output, ONNX_FILE)
+    native = (backend.current() == "tensorflow" if fmt == "onnx"
+              else backend.current() in NATIVE_EXPORT_BACKENDS)
+    target = os.path.join(output, ONNX_FILE) if fmt == "onnx" else output
+    if not native:
+        export_in_tensorflow(model_path, output, fmt)
+    elif fmt == "onnx":
         export_onnx(model, target)
-        progress.update(3, finalize=True)
-        return target
-    export_saved_model(model, output)
+    else:
+        export_saved_model(model, output)
     progress.update(2)
-    height, width, channels = model.inputs[0].shape[1:]
-    if height is None or width is None:
-        height = width = 2 * network_stride(model)
-    sample = np.random.default_rng(0).standard_normal(
-        (2, height, width, channels)).astype(np.float32)
-    check_export(model, output, sample)
+    if fmt == "saved_model":
+        if sample is None:
+            height, width, channels = model.inputs[0].shape[1:]
+            if height is None or width is None:
+                height = width = 2 * network_stride(model)
+            sample = np.random.default_rng(0).standard_normal(
+                (2, height, width, channels)).astype(np.float32)
+        check_export(model, output, sample)
     progress.update(3, finalize=True)
-    return output
+    return target

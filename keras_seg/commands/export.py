@@ -13,6 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="RUN/best.keras")
     p.add_argument("--output", required=True, help="output directory")
     p.add_argument("--format", choices=["saved_model", "onnx"], default="saved_model")
+    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+                   help="Keras backend to run on (default: KERAS_BACKEND); where it cannot "
+                        "write the format itself, a TensorFlow child process does")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 

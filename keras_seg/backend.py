@@ -1,0 +1,231 @@
+"""Keras backends: which one runs, how a command line picks it, and what each one offers.
+
+Keras reads ``KERAS_BACKEND`` once, when it is first imported, so the backend of a process is
+fixed before any model exists. A command line picks it with ``--backend NAME`` or the config key
+``training.backend``; :func:`relaunch_for_backend` starts the command again under that backend
+when the running one differs.
+
+What each backend supports here (anything else is refused with one line):
+
+- ``--distribute``: tensorflow ``none``, ``mirrored``, ``multi_worker`` (tf.distribute); jax
+  ``none``, ``mirrored`` (keras.distribution.DataParallel over all local devices); torch ``none``.
+- ``--jit``: tensorflow compiles with XLA when asked; jax always compiles (``jax.jit``); torch
+  uses ``torch.compile`` when asked.
+- mixed precision: float16 on a GPU, bfloat16 on a CPU, on every backend.
+- SavedModel export: in process on tensorflow and jax (jax2tf), in a TensorFlow child process
+  on torch (see ``keras_seg.export``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+
+import yaml
+
+from keras_seg.errors import UserError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# The ``--distribute`` values each backend's own engine supports.
+DISTRIBUTE = {
+    "tensorflow": ("none", "mirrored", "multi_worker"),
+    "jax": ("none", "mirrored"),
+    "torch": ("none",),
+}
+_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def current() -> str:
+    """The backend Keras runs on in this process: ``tensorflow``, ``jax`` or ``torch``."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def is_installed(name: str) -> bool:
+    """Whether the package of backend ``name`` can be imported (without importing it)."""
+    return importlib.util.find_spec(_MODULES[name]) is not None
+
+
+def check_name(name: str) -> None:
+    """Refuse a backend that is not one of :data:`BACKENDS` or is not installed."""
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend '{name}'; valid: {', '.join(BACKENDS)}")
+    if not is_installed(name):
+        raise UserError(f"backend '{name}' is not installed (pip install {_MODULES[name]})")
+
+
+def require_tensorflow(feature: str):
+    """Import and return TensorFlow; without it, a UserError naming ``feature``."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise UserError(f"{feature} needs TensorFlow, which is not installed "
+                        "(pip install tensorflow)") from None
+    return tf
+
+
+def activate(name: str | None) -> str:
+    """Make sure this process runs on backend ``name`` (None: whichever runs); return it.
+
+    Before Keras is imported this sets ``KERAS_BACKEND``; afterwards a different backend is a
+    UserError (the process must be started again with ``KERAS_BACKEND=name``).
+    """
+    if name is None:
+        return current()
+    check_name(name)
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = name
+    running = current()
+    if running != name:
+        raise UserError(f"backend '{name}' asked for, but this process runs Keras on '{running}'; "
+                        f"start it with KERAS_BACKEND={name}")
+    return name
+
+
+def requested(argv: list[str]) -> str | None:
+    """The backend a command line asks for: ``--backend NAME``, else the ``training.backend``
+    of its ``--config`` file, else None. Read before any argument parsing; an unreadable
+    config file gives None (the config parser reports it later)."""
+    def value(flag: str) -> str | None:
+        for i, arg in enumerate(argv):
+            if arg == flag and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    name = value("--backend")
+    if name is not None:
+        return name
+    config_path = value("--config")
+    if config_path is None:
+        return None
+    try:
+        with open(config_path) as f:
+            content = yaml.safe_load(f)
+        return content["training"]["backend"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
+def relaunch_for_backend(argv: list[str]) -> None:
+    """Start this command again under the backend that ``argv`` asks for, if another one runs.
+
+    For command-line entry points only (``train.py``, ``python -m keras_seg``): the process is
+    replaced (``os.execv``) with the same command line and ``KERAS_BACKEND`` set. A bad or
+    missing backend ends the process with ``error: ...`` and exit status 2.
+    """
+    name = requested(argv)
+    if name is None or name == os.environ.get("KERAS_BACKEND"):
+        return
+    try:
+        check_name(name)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if "keras" in sys.modules and current() == name:
+        return
+    os.environ["KERAS_BACKEND"] = name
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def check_distribution(name: str | None, backend: str | None = None) -> str:
+    """``name`` (None means ``none``) if ``backend`` (default: the running one) supports it."""
+    backend = backend or current()
+    name = name or "none"
+    valid = DISTRIBUTE[backend]
+    if name not in valid:
+        supported = "; ".join(f"{b}: {', '.join(v)}" for b, v in DISTRIBUTE.items())
+        raise UserError(f"--distribute {name} is not supported on the {backend} backend "
+                        f"(supported: {supported})")
+    return name
+
+
+@contextlib.contextmanager
+def distribution_scope(name: str | None) -> Iterator[object | None]:
+    """Run the enclosed model building and training with the backend's own distribution.
+
+    - tensorflow: ``none`` (the default strategy), ``mirrored`` (``tf.distribute.MirroredStrategy``
+      over all local GPUs) or ``multi_worker`` (``MultiWorkerMirroredStrategy``, needs
+      ``TF_CONFIG``); yields the ``tf.distribute.Strategy``.
+    - jax: ``none`` (yields None) or ``mirrored``: ``keras.distribution.DataParallel`` over all
+      local devices (each batch split across them, weights replicated); yields it.
+    - torch: ``none`` only (yields None).
+
+    Anything else is a UserError that lists what each backend supports.
+    """
+    backend = current()
+    name = check_distribution(name, backend)
+    if backend == "tensorflow":
+        tf = require_tensorflow("--distribute on the tensorflow backend")
+        if name == "mirrored":
+            strategy = tf.distribute.MirroredStrategy()
+        elif name == "multi_worker":
+            if "TF_CONFIG" not in os.environ:
+                raise UserError("--distribute multi_worker needs the TF_CONFIG environment "
+                                "variable")
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            strategy = tf.distribute.get_strategy()
+        with strategy.scope():
+            yield strategy
+    elif backend == "jax" and name == "mirrored":
+        import keras
+
+        distribution = keras.distribution.DataParallel(
+            devices=keras.distribution.list_devices())
+        with distribution.scope():
+            yield distribution
+    else:
+        yield None
+
+
+def has_gpu() -> bool:
+    """Whether the running backend computes on a GPU (asked of that backend only)."""
+    backend = current()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() == "gpu"
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@contextlib.contextmanager
+def mixed_precision_policy(enabled: bool) -> Iterator[str]:
+    """Keras' global dtype policy for the enclosed block; yields its name.
+
+    Enabled: ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU (float16 has no fast CPU
+    path on any backend); disabled: the policy in force is kept. The previous policy is
+    restored on exit.
+    """
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    if enabled:
+        keras.mixed_precision.set_global_policy("mixed_float16" if has_gpu() else "mixed_bfloat16")
+    try:
+        yield keras.mixed_precision.global_policy().name
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def jit_compile(requested: bool) -> bool:
+    """The ``jit_compile`` argument for ``Model.compile`` on the running backend.
+
+    JAX always compiles the train step with ``jax.jit`` (un-jitted JAX runs op by op, many
+    times slower), so there it is True whatever was asked; TensorFlow (XLA) and torch
+    (``torch.compile``) compile only when asked.
+    """
+    return True if current() == "jax" else bool(requested)
