@@ -12,6 +12,13 @@ output::
     n = output_count(model)
     model.compile(loss=[loss] * n, loss_weights=deep_supervision_weights(n), ...)
     model.fit(images, (masks,) * n)
+
+``unet``, ``unet_plus_plus``, ``fpn`` and ``deeplabv3_plus`` take ``encoder=NAME`` (one of
+:data:`ENCODER_NAMES`: ``keras.applications`` networks and ResNet34), ``encoder_weights``
+(None, ``"imagenet"`` or a file) and ``encoder_freeze``; :func:`set_encoder_trainable` freezes or
+unfreezes the encoder later (see ``keras_seg.models.encoders``)::
+
+    model = get_model("unet", encoder="efficientnetb3", encoder_weights="imagenet", num_classes=1)
 """
 
 from __future__ import annotations
@@ -22,28 +29,38 @@ from collections.abc import Callable, Sequence
 import keras
 
 from keras_seg.models.attention_unet import attention_unet
+from keras_seg.models.deeplabv3_plus import deeplabv3_plus
+from keras_seg.models.encoders import ENCODER_NAMES, set_encoder_trainable
+from keras_seg.models.fpn import fpn
 from keras_seg.models.res_unet import res_unet
 from keras_seg.models.unet import unet
 from keras_seg.models.unet_plus_plus import unet_plus_plus
 
-MODEL_NAMES = ("unet", "attention_unet", "res_unet", "unet_plus_plus")
-
-_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+# The one list of models: name -> builder. MODEL_NAMES and builder_options derive from it.
+MODELS: dict[str, Callable[..., keras.Model]] = {
     "unet": unet,
     "attention_unet": attention_unet,
     "res_unet": res_unet,
     "unet_plus_plus": unet_plus_plus,
+    "fpn": fpn,
+    "deeplabv3_plus": deeplabv3_plus,
 }
+MODEL_NAMES = tuple(MODELS)
 
 __all__ = [
+    "ENCODER_NAMES",
+    "MODELS",
     "MODEL_NAMES",
     "builder_options",
     "attention_unet",
     "deep_supervision_weights",
+    "deeplabv3_plus",
+    "fpn",
     "get_model",
     "inference_model",
     "output_count",
     "res_unet",
+    "set_encoder_trainable",
     "unet",
     "unet_plus_plus",
 ]
@@ -59,18 +76,20 @@ def get_model(
     """Build the model called ``name`` (one of :data:`MODEL_NAMES`).
 
     Args:
-        name: ``"unet"``, ``"attention_unet"``, ``"res_unet"`` or ``"unet_plus_plus"``.
+        name: a key of :data:`MODELS` (``"unet"``, ``"attention_unet"``, ``"res_unet"``,
+            ``"unet_plus_plus"``, ``"fpn"``, ``"deeplabv3_plus"``).
         input_shape: ``(height, width, channels)``; height and width may be ``None``.
         num_classes: 1 for a binary mask, >= 2 for one channel per class.
-        **options: the builder's other keyword arguments (``filters``, ``depth``, ...), ``name``
-            included (``name`` is positional-only here, so the model's own name can be passed).
+        **options: the builder's other keyword arguments (``filters``, ``depth``, ``encoder``,
+            ``encoder_weights``, ...), ``name`` included (``name`` is positional-only here, so
+            the model's own name can be passed).
 
     Raises:
         ValueError: unknown model name, unknown option, or a bad option value.
     """
-    if name not in _BUILDERS:
+    if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
-    builder = _BUILDERS[name]
+    builder = MODELS[name]
     accepted = builder_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -83,7 +102,7 @@ def get_model(
 
 def builder_options(name: str) -> list[str]:
     """The keyword options builder ``name`` takes besides ``input_shape`` and ``num_classes``."""
-    return [p for p in inspect.signature(_BUILDERS[name]).parameters
+    return [p for p in inspect.signature(MODELS[name]).parameters
             if p not in ("input_shape", "num_classes")]
 
 

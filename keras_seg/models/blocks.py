@@ -231,12 +231,21 @@ def segmentation_head(
     Returns:
         A float32 tensor ``[batch, H, W, num_classes]``, also under a mixed-precision policy.
     """
+    conv_name = f"{name}_head" if output_name is None else f"{output_name}_conv"
+    x = keras.layers.Conv2D(num_classes, 1, name=conv_name)(x)
+    return output_activation(x, num_classes, activation, name, output_name)
+
+
+def output_activation(
+    x, num_classes: int, activation: str | None, name: str, output_name: str | None = None
+):
+    """The float32 output layer of :func:`segmentation_head` on logits ``x``.
+
+    Named ``output_name``, by default ``{name}_probs`` with an activation and ``{name}_logits``
+    without; ``activation="auto"`` is sigmoid for one class, softmax otherwise.
+    """
     if activation == "auto":
         activation = "sigmoid" if num_classes == 1 else "softmax"
     if output_name is None:
-        conv_name = f"{name}_head"
         output_name = f"{name}_logits" if activation is None else f"{name}_probs"
-    else:
-        conv_name = f"{output_name}_conv"
-    x = keras.layers.Conv2D(num_classes, 1, name=conv_name)(x)
     return keras.layers.Activation(activation or "linear", dtype="float32", name=output_name)(x)

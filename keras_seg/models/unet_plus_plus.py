@@ -23,6 +23,13 @@ one does instead: each head applies exactly one activation, on its own 1x1 conv,
 sigmoid applied twice, no activation-free supervision head fed to a probability loss); each
 supervision output has its own loss against the full-resolution mask; every convolution is
 followed by BatchNormalization.
+
+With ``encoder=NAME`` (see ``keras_seg.models.encoders``), column 0 is that encoder: ``X(i, 0)``
+is its feature at stride ``2**i`` (i = 1..depth, ``depth`` 5 by default), and there is no
+``X(0, 0)`` (nor ``X(1, 0)`` for ConvNeXt, which has no stride-2 feature). A node exists when
+the node below-left of it does, and takes the dense skips that exist to its left, so
+``X(0, 1)`` is an upsampling block without skips; the outputs are the existing ``X(0, j)``
+(``depth`` of them, one fewer for ConvNeXt), the last always ``X(0, depth)``.
 """
 
 from __future__ import annotations
@@ -31,18 +38,21 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_seg.models import blocks
+from keras_seg.models import blocks, encoders
 
 
 def unet_plus_plus(
     input_shape: Sequence[int | None] = (None, None, 3),
     num_classes: int = 1,
     filters: int = 32,
-    depth: int = 4,
+    depth: int | None = None,
     upsampling: str = "transpose",
     dropout: float = 0.0,
     deep_supervision: bool = False,
     activation: str | None = "auto",
+    encoder: str | None = None,
+    encoder_weights: str | None = None,
+    encoder_freeze: bool = False,
     name: str = "unet_plus_plus",
 ) -> keras.Model:
     """Build a UNet++.
@@ -52,13 +62,18 @@ def unet_plus_plus(
             sizes must be multiples of ``2**depth``.
         num_classes: 1 for a binary mask (sigmoid), >= 2 for one channel per class (softmax).
         filters: features of level 0; each level below doubles them.
-        depth: number of 2x2 poolings, also the number of deep-supervision outputs.
+        depth: number of 2x2 poolings, also the number of deep-supervision outputs; with an
+            encoder, the number of its strides used (1-5). None: 4, or 5 with an encoder.
         upsampling: ``"transpose"`` or ``"bilinear"`` (see ``blocks.upsample``).
         dropout: dropout rate after the bottleneck block; 0 disables it.
         deep_supervision: one output per nested depth (a list of ``depth`` outputs, the last
             being the final prediction) instead of a single output.
         activation: ``"auto"`` (default): float32 sigmoid/softmax probabilities; ``None``:
             float32 logits.
+        encoder: None (the U-Net contracting path) or a name of
+            ``keras_seg.models.encoders.ENCODER_NAMES``.
+        encoder_weights: with an encoder: None (random), ``"imagenet"`` or a weights file.
+        encoder_freeze: with an encoder: build it frozen (see ``set_encoder_trainable``).
         name: model name and prefix of every layer name.
 
     Returns:
@@ -66,7 +81,9 @@ def unet_plus_plus(
 
     Raises:
         ValueError: a bad option, or a fixed input size not divisible by ``2**depth``.
+        UserError: encoder weights that cannot be downloaded or read.
     """
+    depth = (4 if encoder is None else 5) if depth is None else depth
     blocks.check_positive_int(filters, "filters", name)
     blocks.check_positive_int(depth, "depth", name)
     blocks.check_common_options(num_classes, activation, dropout, name, upsampling)
@@ -74,19 +91,34 @@ def unet_plus_plus(
         raise ValueError(
             f"{name}: deep_supervision must be True or False, got {deep_supervision!r}"
         )
+    if encoder is None:
+        encoders.check_no_encoder_options(encoder_weights, encoder_freeze, name)
+    else:
+        encoders.check_encoder_options(encoder, encoder_weights, encoder_freeze, name)
     shape = blocks.check_input_shape(input_shape, 2**depth, name)
 
     inputs = keras.Input(shape=shape, name=f"{name}_input")
-    pooled, encoder_nodes = blocks.encoder(inputs, filters, depth, name)
-    bottom = blocks.bottleneck(pooled, filters * 2**depth, dropout, name)
-    # nodes[i][j] is X(i, j).
-    nodes = [[node] for node in encoder_nodes] + [[bottom]]
+    if encoder is None:
+        pooled, encoder_nodes = blocks.encoder(inputs, filters, depth, name)
+        column0 = [*encoder_nodes, blocks.bottleneck(pooled, filters * 2**depth, dropout, name)]
+    else:
+        features = encoders.encoder_features(
+            inputs, encoder, encoder_weights, encoder_freeze, depth, name
+        )
+        if dropout:
+            features[-1] = keras.layers.Dropout(dropout, name=f"{name}_encoder_dropout")(
+                features[-1]
+            )
+        column0 = [None, *features]
+    # nodes[i][j] is X(i, j), None where it does not exist.
+    nodes = [[node] for node in column0]
     for j in range(1, depth + 1):
         for i in range(depth - j + 1):
+            below = nodes[i + 1][j - 1]
             nodes[i].append(
-                blocks.decoder_block(
-                    nodes[i + 1][j - 1],
-                    nodes[i][:j],
+                None if below is None else blocks.decoder_block(
+                    below,
+                    [node for node in nodes[i][:j] if node is not None],
                     filters * 2**i,
                     upsampling,
                     f"{name}_x{i}_{j}",
@@ -101,5 +133,6 @@ def unet_plus_plus(
                 nodes[0][j], num_classes, activation, name, output_name=f"{name}_out{j}"
             )
             for j in range(1, depth + 1)
+            if nodes[0][j] is not None
         ]
     return keras.Model(inputs, outputs, name=name)
