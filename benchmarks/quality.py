@@ -23,12 +23,18 @@ fold (and seed), then one for all of them:
   the mean curve over folds) and ``epochs_to_reach``: the first epoch whose mean curve reaches
   each ``--reach`` level (None if never);
 - ``epochs``, ``seconds`` (training wall time);
+- ``model``: the fold's ``best.keras`` (the overall line lists them all under ``models``);
 - on the overall line, ``seeds`` and, with more than one seed, ``best_val_dsc_sd`` /
   ``final_val_dsc_sd``: the standard deviation over seeds of each seed's all-folds mean.
 
-All lines also go to ``OUTPUT/quality.jsonl``. Without ``--config``, ``--plot PNG RUN_DIR...``
-draws the mean ``val_dsc`` curves of finished runs (one line per run, labelled by ``--label``) and
-``--table RUN_DIR...`` prints their all-folds figures as a Markdown table.
+All lines also go to ``OUTPUT/quality.jsonl``. The fold models stay in their run directories, so
+they can be ensembled: ``--models OUTPUT`` prints each seed's fold models on one line, ready for
+``python -m keras_seg predict --model $(python benchmarks/quality.py --models OUTPUT) ...``
+(a single-seed run; with several seeds, pick a line).
+
+Without ``--config``, ``--plot PNG RUN_DIR...`` draws the mean ``val_dsc`` curves of finished
+runs (one line per run, labelled by ``--label``) and ``--table RUN_DIR...`` prints their
+all-folds figures as a Markdown table.
 """
 
 from __future__ import annotations
@@ -137,7 +143,8 @@ def run_fold(config: dict, val_ids: list[str], run_dir: str, data: data_lib.Slic
     scores = score_best(run_dir, data.select_volumes(val_ids), config["training"]["batch_size"])
     return {"val_volumes": list(val_ids), "best_val_dsc": summary["best_val_dsc"],
             "best_epoch": summary["best_epoch"], "final_val_dsc": curve[-1], **scores,
-            "epochs": len(curve), "seconds": round(seconds, 1), "val_dsc_curve": curve}
+            "epochs": len(curve), "seconds": round(seconds, 1), "val_dsc_curve": curve,
+            "model": os.path.abspath(os.path.join(run_dir, "best.keras"))}
 
 
 def overall(label: str, rows: list[dict], reach: list[float]) -> dict:
@@ -155,7 +162,7 @@ def overall(label: str, rows: list[dict], reach: list[float]) -> dict:
             "epochs": len(curve), "seconds": round(sum(r["seconds"] for r in rows), 1),
             "val_dsc_curve": curve,
             "epochs_to_reach": {str(x): epochs_to_reach(curve, x) for x in reach},
-            "seeds": seeds}
+            "seeds": seeds, "models": [r["model"] for r in rows if "model" in r]}
     if len(seeds) > 1:
         for key in ("best_val_dsc", "final_val_dsc"):
             per_seed = [np.mean([r[key] for r in rows if r.get("seed") == s]) for s in seeds]
@@ -204,6 +211,18 @@ def read_overall(run_dir: str) -> dict:
     """The all-folds line of a finished run's ``quality.jsonl``."""
     with open(os.path.join(run_dir, RESULTS)) as f:
         return json.loads(f.read().strip().splitlines()[-1])
+
+
+def fold_models(run_dir: str) -> dict:
+    """``{seed: [best.keras of each fold, in fold order]}`` of a finished run (seed None when
+    the run had one seed and no ``--seeds``)."""
+    with open(os.path.join(run_dir, RESULTS)) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    out: dict = {}
+    for line in lines:
+        if line["fold"] != "all" and "model" in line:
+            out.setdefault(line.get("seed"), []).append(line["model"])
+    return out
 
 
 def _with_sd(line: dict, key: str) -> str:
@@ -274,6 +293,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label", help="name of this run in the output (default: config stem)")
     p.add_argument("--reach", type=float, nargs="*", default=[0.5, 0.6, 0.7],
                    help="DSC levels for epochs_to_reach (default 0.5 0.6 0.7)")
+    p.add_argument("--models", metavar="RUN_DIR",
+                   help="print the fold models (best.keras) of a finished run, one line per "
+                        "seed, instead")
     p.add_argument("--plot", metavar="PNG", help="plot the curves of RUN_DIRs instead")
     p.add_argument("--title", help="plot title")
     p.add_argument("--table", action="store_true",
@@ -282,7 +304,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.image_size == 0:
         args.image_size = None
-    if not (args.plot or args.table or args.config):
+    if not (args.plot or args.table or args.config or args.models):
         p.error("--config is required (or --plot PNG RUN_DIR... or --table RUN_DIR...)")
     return args
 
@@ -290,7 +312,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if args.plot or args.table:
+        if args.models:
+            for paths in fold_models(args.models).values():
+                print(" ".join(paths))
+        elif args.plot or args.table:
             if args.plot:
                 plot(args.plot, args.run_dirs, args.title)
             if args.table:
