@@ -1,4 +1,4 @@
-"""Learning-rate range test: sweep the rate exponentially and suggest one (REFERENCE.md §4)."""
+"""Learning-rate range test: sweep the rate exponentially and suggest one."""
 
 from __future__ import annotations
 

@@ -6,9 +6,18 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_seg.visualize import overlay
+
+
+def import_tensorflow():
+    """Import TensorFlow, which writes TensorBoard event files, or say which feature needs it."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise ImportError("TensorBoardImages writes TensorBoard event files with TensorFlow, "
+                          "which is not installed: pip install tensorflow") from None
+    return tf
 
 
 def choose_slices(masks: np.ndarray, volume_ids, count: int = 4) -> np.ndarray:
@@ -102,6 +111,7 @@ class TensorBoardImages(keras.callbacks.Callback):
     def write(self, epoch: int) -> None:
         """Log the overlays at step ``epoch``."""
         pictures = self.overlays()
+        tf = import_tensorflow()
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         with self._writer.as_default():
