@@ -26,81 +26,107 @@ USAGE = """usage: python -m keras_seg [train|predict|export] [options]
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="train.py", description="Train a segmentation model.")
+    """The ``train`` options: one flag per config key of :mod:`keras_seg.schema`."""
+    from keras_seg import schema
+
+    p = Parser(prog="train.py", description="Train a segmentation model. Every config key has "
+               "a flag; --set KEY=VALUE sets any key, model and loss options included.")
     p.add_argument("--config", help="YAML config file (flags override it)")
-    p.add_argument("--model", help="unet | attention_unet | res_unet | unet_plus_plus")
-    p.add_argument("--loss", help="loss name, see `losses.NAMES`")
-    p.add_argument("--data", help="synthetic | lgg | isbi | drive | folder")
-    p.add_argument("--data-dir", help="data set folder")
-    add_data_option(p)
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", help="a keras.optimizers name: adam, adamw, sgd, rmsprop, ...")
-    p.add_argument("--schedule", help="learning-rate schedule: constant | cosine | plateau")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--val-volumes", type=float, help="count (>= 1) or fraction (< 1)")
-    p.add_argument("--output", help="run directory (default runs/<time>-<model>-<loss>/)")
-    p.add_argument("--find-lr", action="store_true", default=None)
-    p.add_argument("--resume", action="store_true", default=None)
-    p.add_argument("--mixed-precision", action="store_true", default=None)
-    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
-                   help="XLA compilation")
-    p.add_argument("--distribute", choices=["none", "mirrored", "multi_worker"])
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_items",
+                   type=_key_value, help="set any config key, e.g. --set model.filters=8 "
+                   "(VALUE read as YAML; repeatable; applied after the other flags)")
+    for setting in schema.SETTINGS:
+        help_text = f"{setting.help} [{setting.key}: {setting.kind.describe}]"
+        if setting.key == "data.options":
+            add_data_option(p, help_text)
+        elif setting.kind.describe == "true or false":
+            p.add_argument(setting.option, dest=_dest(setting), default=None,
+                           action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            p.add_argument(setting.option, dest=_dest(setting), default=None, metavar="X",
+                           help=help_text)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in --output (otherwise refused)")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=None,
+                   help="progress: 0 silent, 1 progress bar, 2 one line per epoch "
+                   "(default: 1 on a terminal, else 2)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
+def _dest(setting) -> str:
+    return "key_" + setting.key.replace(".", "__")
 
 
-
-
-
-
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text[:60]!r}")
+    return key.strip(), value
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
-    """The config entries that the given flags set (flags left out change nothing)."""
-    mapping = {
-        "model": ("model", "name"), "loss": ("loss", "name"), "data": ("data", "name"),
-        "data_dir": ("data", "dir"), "image_size": ("data", "image_size"),
-        "val_volumes": ("data", "val_volumes"), "epochs": ("training", "epochs"),
-        "batch_size": ("training", "batch_size"), "lr": ("training", "lr"),
-        "optimizer": ("training", "optimizer"), "schedule": ("training", "schedule"),
-        "seed": ("training", "seed"), "find_lr": ("training", "find_lr"),
-        "resume": ("training", "resume"), "mixed_precision": ("training", "mixed_precision"),
-        "jit": ("training", "jit"), "distribute": ("training", "distribute"),
-    }
+    """The config entries that the given flags set (flags left out change nothing).
+
+    Each value is checked where it enters: a bad one is a UserError naming the flag.
+    """
+    from keras_seg import schema
+
     out: dict = {}
-    for arg, (section, key) in mapping.items():
-        value = getattr(args, arg)
-        if value is not None:
-            out.setdefault(section, {})[key] = value
-    if args.data_option:
-        out.setdefault("data", {})["options"] = dict(args.data_option)
-    if args.output is not None:
-        out["output"] = args.output
+    for setting in schema.SETTINGS:
+        if setting.key == "data.options":
+            if args.data_option:
+                schema.set_item(out, setting.key, dict(args.data_option))
+            continue
+        value = getattr(args, _dest(setting))
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = schema.parse_text(value)
+        try:
+            value = setting.kind.check(setting.key, value)
+        except UserError as e:
+            raise UserError(f"{setting.option}: {e}") from None
+        schema.set_item(out, setting.key, value)
+    for key, text in args.set_items:
+        schema.check_key(key)
+        value = schema.parse_text(text)
+        if key in schema.BY_KEY:
+            try:
+                value = schema.BY_KEY[key].kind.check(key, value)
+            except UserError as e:
+                raise UserError(f"--set {e}") from None
+        schema.set_item(out, key, value)
     return out
 
 
 def _train(args: argparse.Namespace) -> int:
     from keras_seg import config as config_lib
-    from keras_seg.training import TrainingDiverged, train
+    from keras_seg import training
 
-    config = config_lib.resolve(args.config, overrides_from_args(args))
+    overrides = overrides_from_args(args)
+    if (overrides.get("training") or {}).get("resume"):
+        if args.config:
+            raise UserError("--resume goes on with the run's own config.yaml; leave out --config")
+        if not overrides.get("output"):
+            raise UserError("--resume needs --output RUN, the run directory to go on with")
+        config = training.resume_config(overrides["output"], overrides)
+    else:
+        config = config_lib.resolve(args.config, overrides)
+    run = training.train
+    if config["training"]["find_lr"] and not config["training"]["find_lr_then_train"]:
+        run = training.find_learning_rate
     try:
-        summary = train(config)
-    except TrainingDiverged as e:
+        summary = run(config, overwrite=args.overwrite, verbose=args.verbose)
+    except training.TrainingDiverged as e:
         print(f"error: training stopped: {e}", file=sys.stderr)
         return 1
+    except training.TrainingInterrupted as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 130
     if summary.get("best_epoch") is not None:
         print(f"best val_dsc {summary['best_val_dsc']:.4f} at epoch {summary['best_epoch']}")
     return 0
-
-
-
-
 
 
 def _command(name: str):
@@ -122,6 +148,11 @@ def run(fn: Callable[[], int], debug: bool) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

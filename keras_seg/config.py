@@ -1,16 +1,14 @@
-"""Run configuration: defaults, YAML files, command-line overrides, validation.
+"""Run configuration: defaults, data-set defaults, YAML files, command-line overrides, validation.
 
 A configuration has the sections ``model`` (``name`` plus the builder's keyword arguments),
 ``loss`` (``name`` plus the loss's keyword arguments), ``data``, ``training`` and the run
-directory ``output``. :func:`resolve` stacks defaults < config file < flags and validates the
-result: an unknown section, key, name or option, or a value of the wrong type, is a
-``UserError`` that names it and lists what is valid.
+directory ``output``; every ``data`` / ``training`` key, its default and its valid range are
+declared once in :mod:`keras_seg.schema`. :func:`resolve` stacks
 
-``training.schedule`` sets the learning rate over the run:
+    schema defaults < the data set's defaults < config file < flags (``--set`` included)
 
-- ``constant``: ``training.lr`` throughout;
-- ``cosine``: cosine decay from ``training.lr`` to 0 over all training steps (epochs x batches);
-- ``plateau``: ``training.lr`` halved whenever ``val_dsc`` has not improved for 5 epochs.
+and validates the result: an unknown section, key, name or option, a value of the wrong type or
+out of range is a ``UserError`` that names it and says what is valid.
 """
 
 from __future__ import annotations
@@ -21,67 +19,31 @@ import os
 
 import yaml
 
-from keras_seg.data import DATA_NAMES
+from keras_seg import schema
 from keras_seg.errors import UserError
 
-SCHEDULES = ("constant", "cosine", "plateau")
-# Names that keras.optimizers.get accepts.
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adamax", "adagrad", "adadelta",
-              "lion", "ftrl")
-DISTRIBUTE = ("none", "mirrored", "multi_worker")
+SCHEDULES, OPTIMIZERS, DISTRIBUTE = schema.SCHEDULES, schema.OPTIMIZERS, schema.DISTRIBUTE
+# Dice-type losses pool their sums over the batch by default: safe when many slices are empty.
+DEFAULTS: dict = {**schema.defaults(), "loss": {"name": "bce_logdice", "batch": True}}
 
-# The defaults are the synthetic job of configs/synthetic.yaml (a test keeps the two equal).
-DEFAULTS: dict = {
-    "model": {"name": "unet", "filters": 16},
-    "loss": {"name": "bce_logdice", "batch": True},
-    "data": {
-        "name": "synthetic",
-        "dir": None,
-        "image_size": 128,
-        "val_volumes": 4,
-        "split_seed": 42,
-        "augment": True,
-        "options": {},
-        "val_volume_ids": None,
-        "folds": None,
-        "fold": 0,
-        "positive_fraction": None,
-    },
-    "training": {
-        "epochs": 12,
-        "batch_size": 16,
-        "lr": 2e-3,
-        "optimizer": "adam",
-        "schedule": "constant",
-        "seed": 0,
-        "mixed_precision": False,
-        "jit": False,
-        "distribute": "none",
-        "find_lr": False,
-        "find_lr_then_train": False,
-        "resume": False,
-        "loss_weights": None,
-    },
-    "output": None,
-}
-
-# Sections whose keys are fixed; `model` and `loss` take builder / loss keyword arguments.
-_FIXED_SECTIONS = ("data", "training")
 # Loss constructor arguments that are not options a config may set.
 _LOSS_NOT_OPTIONS = {"name", "reduction", "dtype"}
 
 
 def merge(base: dict, override: dict, path: str = "") -> dict:
-    """Deep-merge ``override`` into a copy of ``base``; unknown keys of fixed sections fail."""
+    """Deep-merge ``override`` into a copy of ``base``; unknown sections or keys of fixed
+    sections fail."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         where = f"{path}{key}"
         if path == "" and key not in base:
-            raise UserError(f"unknown config section '{key}'; valid: {', '.join(base)}")
+            raise UserError(f"unknown config section {schema.quote(key)}; valid: "
+                            f"{', '.join(base)}")
         if path == "" and isinstance(base[key], dict) and not isinstance(value, dict):
-            raise UserError(f"config section '{key}' must be a mapping of keys, got {value!r}")
-        if path.rstrip(".") in _FIXED_SECTIONS and key not in base:
-            raise UserError(f"unknown config key '{where}'; valid: "
+            raise UserError(f"config section '{key}' must be a mapping of keys, got "
+                            f"{schema.quote(value)}")
+        if path.rstrip(".") in schema.FIXED_SECTIONS and key not in base:
+            raise UserError(f"unknown config key {schema.quote(where)}; valid: "
                             f"{', '.join(path + k for k in base)}")
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value, f"{where}.")
@@ -94,8 +56,12 @@ def load_yaml(path: str) -> dict:
     """Read a YAML config file with the safe loader."""
     path = os.path.expanduser(path)
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             content = yaml.safe_load(f)
+    except UnicodeDecodeError:
+        raise UserError(f"config {path} is not UTF-8 text") from None
+    except IsADirectoryError:
+        raise UserError(f"config {path} is a directory, not a YAML file") from None
     except OSError as e:
         raise UserError(f"cannot read config {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
@@ -112,10 +78,10 @@ def valid_names(section: str) -> tuple[str, ...]:
     if section == "model":
         from keras_seg.models import MODEL_NAMES
 
-        return MODEL_NAMES
-    import losses
+        return tuple(MODEL_NAMES)
+    from keras_seg import losses
 
-    return losses.NAMES
+    return tuple(losses.NAMES)
 
 
 def accepted_options(section: str, name: str) -> list[str] | None:
@@ -126,14 +92,14 @@ def accepted_options(section: str, name: str) -> list[str] | None:
         from keras_seg.models import builder_options
 
         return [p for p in builder_options(name) if p != "name"]
-    from losses.registry import LOSSES
+    from keras_seg.losses.registry import LOSSES
 
     return [p for p in inspect.signature(LOSSES[name]).parameters
             if p not in _LOSS_NOT_OPTIONS]
 
 
 def resolve(config_file: str | None = None, overrides: dict | None = None) -> dict:
-    """Defaults, then the config file, then ``overrides`` (flags) on top, validated.
+    """Defaults, the data set's defaults, then the config file, then ``overrides`` (flags).
 
     A file's ``model`` or ``loss`` section that has a ``name`` is complete: the defaults'
     options are not merged into it (the builder's or loss's own defaults apply). When a flag
@@ -144,26 +110,41 @@ def resolve(config_file: str | None = None, overrides: dict | None = None) -> di
     Raises:
         UserError: unreadable file, unknown section / key / name / option, or a bad value;
             the message starts with the file's path when the file is at fault, names the
-            key or value, and lists the valid choices.
+            key or value, and says what is valid.
     """
-    config = copy.deepcopy(DEFAULTS)
-    if config_file:
-        content = load_yaml(config_file)
+    overrides = overrides or {}
+    content = load_yaml(config_file) if config_file else {}
+    data_name = _data_name(content, overrides)
+    from keras_seg.data.defaults import dataset_defaults
+
+    config = merge(copy.deepcopy(DEFAULTS), dataset_defaults(data_name)
+                   if data_name in schema.BY_KEY["data.name"].kind.valid() else {})
+    if content:
         for section in ("model", "loss"):
             if isinstance(content.get(section), dict) and "name" in content[section]:
                 config[section] = {}
         config = _layer(config, content, f"{config_file}: ")
     for section in ("model", "loss"):
-        new_name = (overrides or {}).get(section, {}).get("name")
-        if new_name and new_name != config[section]["name"]:
+        new_name = _get(overrides, section, "name")
+        if new_name and new_name != config[section].get("name"):
             accepted = accepted_options(section, new_name) or []
             config[section] = {k: v for k, v in config[section].items() if k in accepted}
-    new_data = (overrides or {}).get("data", {}).get("name")
-    if new_data and new_data != config["data"]["name"]:
+    new_data = _get(overrides, "data", "name")
+    if new_data and content and new_data != _get(content, "data", "name"):
         config["data"] = {**config["data"], "options": {}, "val_volume_ids": None}
     if overrides:
         config = _layer(config, overrides, "")
-    return config
+    return validate(config)
+
+
+def _get(config: dict, section: str, key: str):
+    part = config.get(section)
+    return part.get(key) if isinstance(part, dict) else None
+
+
+def _data_name(content: dict, overrides: dict) -> str:
+    name = _get(overrides, "data", "name") or _get(content, "data", "name")
+    return name if isinstance(name, str) else DEFAULTS["data"]["name"]
 
 
 def _layer(config: dict, override: dict, prefix: str) -> dict:
@@ -175,168 +156,73 @@ def _layer(config: dict, override: dict, prefix: str) -> dict:
 
 
 def validate(config: dict) -> dict:
-    """Check names, options and value types; return ``config`` with numbers normalised.
-
-    YAML reads ``1e-4`` as a string (it wants ``1.0e-4``); such numeric strings are accepted
-    for float settings.
+    """Check names, options, value types and ranges; return ``config`` normalised.
 
     Raises:
-        UserError: naming the culprit key and value, with the valid choices.
+        UserError: naming the culprit key and value, with what is valid.
     """
     config = copy.deepcopy(config)
-    for section in ("model", "loss"):
+    for section in schema.OPEN_SECTIONS:
+        config.setdefault(section, {})
+        config[section].setdefault("name", DEFAULTS[section]["name"])
         _check_named_section(section, config[section])
-    for key, check in _CHECKS.items():
-        section, name = key.split(".")
-        config[section][name] = check(key, config[section][name])
-    if config["output"] is not None and not isinstance(config["output"], str):
-        raise UserError(f"output must be a directory path, got {config['output']!r}")
+    for setting in schema.SETTINGS:
+        if setting.section is None:
+            config[setting.key] = setting.kind.check(setting.key, config.get(setting.key))
+        elif setting.section in schema.FIXED_SECTIONS:
+            value = config[setting.section].get(setting.name)
+            config[setting.section][setting.name] = setting.kind.check(setting.key, value)
+    folds, fold = config["data"]["folds"], config["data"]["fold"]
+    if folds is not None and fold >= folds:
+        raise UserError(f"data.fold must be in [0, {folds - 1}] for data.folds {folds}, "
+                        f"got {fold}")
     return config
 
 
 def save(config: dict, path: str) -> None:
-    """Write the resolved configuration as YAML."""
-    with open(path, "w") as f:
+    """Write the resolved configuration as YAML (atomically: a temporary file, then renamed)."""
+    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f, sort_keys=False)
+    os.replace(tmp, path)
 
 
 def _check_named_section(section: str, options: dict) -> None:
     name = options.get("name")
-    if not isinstance(name, str) or name not in valid_names(section):
-        raise UserError(f"unknown {section} {name!r}; valid names: "
-                        f"{', '.join(valid_names(section))}")
+    schema.BY_KEY[f"{section}.name"].kind.check(f"{section}.name", name)
     accepted = accepted_options(section, name)
-    unknown = sorted(set(options) - {"name"} - set(accepted))
+    unknown = sorted(str(k) for k in set(options) - {"name"} - set(accepted))
     if unknown:
         raise UserError(f"unknown option{'s' if len(unknown) > 1 else ''} "
-                        f"{', '.join(f'{section}.{k}' for k in unknown)} for {section} "
+                        f"{', '.join(f'{section}.{k}' for k in unknown)[:200]} for {section} "
                         f"{name!r}; valid options: {', '.join(accepted)}")
+    defaults = _option_defaults(section, name)
+    for key, value in options.items():
+        if key != "name":
+            options[key] = _like_default(f"{section}.{key}", value, defaults.get(key))
 
 
-def _bad(key: str, expected: str, value) -> UserError:
-    return UserError(f"{key} must be {expected}, got {value!r}")
+def _option_defaults(section: str, name: str) -> dict:
+    """The keyword defaults of the model builder or loss ``name``."""
+    if section == "model":
+        from keras_seg.models import MODELS as registry
+    else:
+        from keras_seg.losses.registry import LOSSES as registry
+    return {k: p.default for k, p in inspect.signature(registry[name]).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
-def _int(minimum: int | None = None):
-    def check(key: str, value):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or (
-                minimum is not None and value < minimum):
-            raise _bad(key, "an integer" + ("" if minimum is None else f" >= {minimum}"), value)
+def _like_default(key: str, value, default):
+    """A model or loss option of the type its default has (bool, int, float or text)."""
+    if default is None or value is None:
         return value
-    return check
-
-
-def _optional_folds(key: str, value):
-    return None if value is None else _int(2)(key, value)
-
-
-def _number_from_text(key: str, value, expected: str):
-    """YAML reads `1e-4` as text: accept it as a number, else name the key."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise _bad(key, expected, value) from None
-
-
-def _positive_float(key: str, value):
-    value = _number_from_text(key, value, "a number > 0")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise _bad(key, "a number > 0", value)
-    return float(value)
-
-
-def _bool(key: str, value):
-    if not isinstance(value, bool):
-        raise _bad(key, "true or false", value)
+    if isinstance(default, bool):
+        return schema.boolean().check(key, value)
+    if isinstance(default, int):
+        return schema.integer(-2**31, 2**31 - 1).check(key, value) if not isinstance(
+            value, float) or value.is_integer() else schema.number(-1e9, 1e9).check(key, value)
+    if isinstance(default, float):
+        return schema.number(-1e9, 1e9).check(key, value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise UserError(f"{key} must be text, got {schema.quote(value)}")
     return value
-
-
-def _one_of(choices: tuple[str, ...], what: str | None = None):
-    def check(key: str, value):
-        if value not in choices:
-            raise UserError(f"unknown {what or key} {value!r}; valid: {', '.join(choices)}")
-        return value
-    return check
-
-
-def _val_volumes(key: str, value):
-    """A count (int >= 1) or a fraction in (0, 1)."""
-    value = _number_from_text(key, value, "a count >= 1 or a fraction in (0, 1)")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            (isinstance(value, int) and value >= 1) or 0 < value < 1):
-        raise _bad(key, "a count >= 1 or a fraction in (0, 1)", value)
-    return value
-
-
-def _optional_fraction(key: str, value):
-    """None, or a number in [0, 1]."""
-    if value is None:
-        return None
-    value = _number_from_text(key, value, "a number in [0, 1] or null")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise _bad(key, "a number in [0, 1] or null", value)
-    return float(value)
-
-
-def _loss_weights(key: str, value):
-    """None, or a list of numbers >= 0 with a positive sum (one per model output)."""
-    if value is None:
-        return None
-    expected = "a list of numbers >= 0 (one per model output) or null"
-    if not isinstance(value, (list, tuple)) or not value:
-        raise _bad(key, expected, value)
-    numbers = [_number_from_text(key, v, expected) for v in value]
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0
-           for v in numbers) or not sum(numbers) > 0:
-        raise _bad(key, expected, value)
-    return [float(v) for v in numbers]
-
-
-def _augment(key: str, value):
-    """true, false or a mapping of settings, checked by the pipeline's own rules."""
-    from keras_seg.data import augment
-
-    augment.settings(value)
-    return value
-
-
-def _typed(types: tuple[type, ...], expected: str):
-    def check(key: str, value):
-        if not isinstance(value, types):
-            raise _bad(key, expected, value)
-        return value
-    return check
-
-
-_CHECKS = {
-    "data.name": _one_of(DATA_NAMES, "data set"),
-    "data.dir": _typed((str, type(None)), "a directory path"),
-    "data.image_size": _int(1),
-    "data.val_volumes": _val_volumes,
-    "data.split_seed": _int(),
-    "data.augment": _augment,
-    "data.options": _typed((dict,), "a mapping of reader options"),
-    "data.val_volume_ids": _typed((list, type(None)), "a list of volume ids"),
-    "data.folds": _optional_folds,
-    "data.fold": _int(0),
-    "data.positive_fraction": _optional_fraction,
-    "training.epochs": _int(1),
-    "training.batch_size": _int(1),
-    "training.lr": _positive_float,
-    "training.optimizer": _one_of(OPTIMIZERS),
-    "training.schedule": _one_of(SCHEDULES),
-    "training.seed": _int(),
-    "training.mixed_precision": _bool,
-    "training.jit": _bool,
-    "training.distribute": _one_of(DISTRIBUTE),
-    "training.find_lr": _bool,
-    "training.find_lr_then_train": _bool,
-    "training.resume": _bool,
-    "training.loss_weights": _loss_weights,
-}

@@ -1,10 +1,24 @@
-"""Train a segmentation model from a resolved configuration and write the run directory."""
+"""Train a segmentation model from a resolved configuration and write the run directory.
+
+:func:`train` is a sequence of named stages, each a function with one job::
+
+    run = open_run(config, overwrite)            # output dir, resume state, lock, strategy
+    data = load_data(run.config)                 # read the data set, split it by volume
+    model = build_or_restore(run, data)          # a new model, or last.keras when resuming
+    compile_model(model, run, data)              # loss, optimizer and its schedule
+    callbacks = make_callbacks(run, data, model) # checkpoints, history, TensorBoard, NaN guard
+    fit(model, run, data, callbacks)             # Keras' fit (in one or two phases)
+    return finish_run(run, data, model, ...)     # summary.json and the SavedModel
+
+:func:`find_learning_rate` is the LR range test's own path (``--find-lr``); with
+``training.find_lr_then_train`` its suggestion becomes ``training.lr`` before :func:`train`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
-import json
 import math
 import os
 import shutil
@@ -15,22 +29,42 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-import losses
-from callbacks import BestDSCCheckpoint, TensorBoardImages, choose_slices, find_lr, save_atomically
 from keras_seg import config as config_lib
 from keras_seg import data as data_lib
+from keras_seg import losses, schema
+from keras_seg.callbacks import (
+    BestDSCCheckpoint,
+    TensorBoardImages,
+    choose_slices,
+    find_lr,
+    save_atomically,
+)
 from keras_seg.data.padding import pad_to_multiple
 from keras_seg.data.pipeline import make_dataset
 from keras_seg.errors import UserError
 from keras_seg.export import check_export, export_saved_model, network_stride
-from keras_seg.models import MODEL_NAMES, deep_supervision_weights, get_model, output_count
+from keras_seg.models import deep_supervision_weights, get_model, output_count
+from keras_seg.rundir import LAST_CHECKPOINT, LAST_STATE, RunDirectory, write_json_atomically
 
-LAST_CHECKPOINT = "last.keras"
-LAST_STATE = "last_state.json"
+__all__ = ["LAST_CHECKPOINT", "LAST_STATE", "TrainingDiverged", "TrainingInterrupted",
+           "find_learning_rate", "resume_config", "train"]
+
+# Config keys a resumed run may change: more epochs continue the run to the new total.
+RESUMABLE_CHANGES = ("training.epochs",)
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; training stopped (exit status 1 from the CLI)."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C: the run directory holds every finished epoch (exit status 130 from the CLI)."""
+
+    def __init__(self, output: str, epochs_done: int | None):
+        self.output, self.epochs_done = output, epochs_done
+        done = "no epoch finished" if not epochs_done else f"{epochs_done} epoch(s) kept"
+        super().__init__(f"interrupted ({done}); go on with: python train.py --resume "
+                         f"--output {output}")
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):
@@ -67,29 +101,37 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
 
 
 class LastCheckpoint(keras.callbacks.Callback):
-    """Save model + optimizer state and the epoch count at each epoch end, for ``--resume``.
+    """Save model + optimizer state, the epoch count and the best score at each epoch end.
 
-    Keras' BackupAndRestore keeps only the weights; resuming Adam without its moments is a
-    different run, so the whole ``.keras`` file (weights, optimizer variables, compile config)
-    is written, atomically, next to a small JSON of the epoch and the best score so far.
+    Why not ``keras.callbacks.BackupAndRestore``: in Keras 3.15 it saves the weights and the
+    optimizer variables, but writes the weights file in place (a kill during the write leaves a
+    truncated file next to metadata that still points to it) and keeps nothing of the best
+    epoch (score, per-volume scores) that ``summary.json`` needs after a resume. Here the whole
+    ``.keras`` file (weights, optimizer variables, compile config) is written to a temporary
+    file and renamed, then a small JSON of the epoch and the best epoch's scores, also renamed.
     """
 
     def __init__(self, run_dir: str, checkpoint: BestDSCCheckpoint):
         super().__init__()
         self.run_dir = run_dir
         self.checkpoint = checkpoint
+        self.epochs_done: int | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
             return  # never replace a good checkpoint with a diverged model
         save_atomically(self.model, os.path.join(self.run_dir, LAST_CHECKPOINT))
-        state = {"epochs_done": epoch + 1, "best_val_dsc": float(self.checkpoint.best),
-                 "best_epoch": None if self.checkpoint.best_epoch is None
-                 else int(self.checkpoint.best_epoch) + 1}
-        tmp = os.path.join(self.run_dir, f".{LAST_STATE}.tmp")
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, os.path.join(self.run_dir, LAST_STATE))
+        best_epoch = self.checkpoint.best_epoch
+        write_json_atomically(os.path.join(self.run_dir, LAST_STATE), {
+            "epochs_done": epoch + 1,
+            "best_val_dsc": None if best_epoch is None else float(self.checkpoint.best),
+            "best_epoch": None if best_epoch is None else int(best_epoch) + 1,
+            "best_val_dsc_per_volume": self.checkpoint.best_scores})
+        self.epochs_done = epoch + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
 
 
 def default_output_dir(config: dict) -> str:
@@ -102,28 +144,14 @@ def build_model(config: dict, channels: int, size: int | None = None) -> keras.M
     (None: any spatial size).
 
     Raises:
-        UserError: an unknown name, a bad option, or a size the network cannot take.
+        UserError: a bad option, or a size the network cannot take.
     """
     options = dict(config["model"])
     name = options.pop("name")
-    if name not in MODEL_NAMES:
-        raise UserError(f"unknown model '{name}'; valid names: {', '.join(MODEL_NAMES)}")
     try:
         return get_model(name, input_shape=(size, size, channels), **options)
     except (ValueError, TypeError) as e:
-        raise UserError(str(e).splitlines()[0]) from None
-
-
-def check_model(config: dict) -> int:
-    """Refuse a bad model name, option, training size or loss weights; the output count.
-
-    Builds a throw-away model at the training size and clears the Keras session (call it
-    outside a distribution scope).
-    """
-    n_out = output_count(build_model(config, channels=1, size=config["data"]["image_size"]))
-    keras.backend.clear_session()
-    output_weights(config["training"]["loss_weights"], n_out)
-    return n_out
+        raise UserError(f"model {name!r}: {str(e).splitlines()[0][:300]}") from None
 
 
 def build_loss(config: dict) -> keras.losses.Loss:
@@ -132,20 +160,64 @@ def build_loss(config: dict) -> keras.losses.Loss:
     try:
         return losses.get(name, **options)
     except (ValueError, TypeError) as e:
-        raise UserError(str(e).splitlines()[0]) from None
+        raise UserError(f"loss {name!r}: {str(e).splitlines()[0][:300]}") from None
+
+
+def check_model(config: dict) -> int:
+    """Refuse a bad model option, training size, loss option or loss weights before anything
+    is read or written; return the model's output count.
+
+    Builds a throw-away model at the training size and clears the Keras session (call it
+    outside a distribution scope).
+    """
+    n_out = output_count(build_model(config, channels=1, size=config["data"]["image_size"]))
+    keras.backend.clear_session()
+    build_loss(config)
+    output_weights(config["training"]["loss_weights"], n_out)
+    return n_out
+
+
+def output_weights(weights: list[float] | None, n_out: int) -> list[float] | None:
+    """The loss weight of each output: ``training.loss_weights`` or the default.
+
+    None for a single-output model; ``deep_supervision_weights(n_out)`` when not set.
+
+    Raises:
+        UserError: weights set for a single-output model, or not one per output.
+    """
+    if weights is None:
+        return deep_supervision_weights(n_out) if n_out > 1 else None
+    if len(weights) != n_out:
+        raise UserError(f"training.loss_weights has {len(weights)} weight(s) but the model has "
+                        f"{n_out} output(s)"
+                        + ("; it applies to deep supervision (several outputs) only"
+                           if n_out == 1 else ""))
+    return list(weights)
 
 
 def build_optimizer(tcfg: dict, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The optimizer named in ``training.optimizer`` with the ``training.schedule`` rate."""
+    """The optimizer ``training.optimizer`` with the ``training.schedule`` rate.
+
+    Every schedule lives here: ``constant`` and ``plateau`` start at ``training.lr`` (plateau
+    halving is :func:`schedule_callbacks`' job), ``cosine`` decays to 0 over the run.
+    """
     lr = float(tcfg["lr"])
     if tcfg.get("schedule", "constant") == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(
-            lr, decay_steps=tcfg["epochs"] * steps_per_epoch)
+            lr, decay_steps=max(1, tcfg["epochs"] * steps_per_epoch))
     try:
         return keras.optimizers.get({"class_name": tcfg["optimizer"],
                                      "config": {"learning_rate": lr}})
     except ValueError:
         raise UserError(f"unknown optimizer '{tcfg['optimizer']}'") from None
+
+
+def schedule_callbacks(tcfg: dict) -> list[keras.callbacks.Callback]:
+    """The callbacks a schedule needs (``plateau``: halve when val_dsc stalls 5 epochs)."""
+    if tcfg.get("schedule") == "plateau":
+        return [keras.callbacks.ReduceLROnPlateau(monitor="val_dsc", mode="max", factor=0.5,
+                                                  patience=5, verbose=1)]
+    return []
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -172,26 +244,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def adapt_to_multi_worker(model: keras.Model, dataset: tf.data.Dataset) -> None:
-    """Let ``model.fit`` run under MultiWorkerMirroredStrategy (keras-team/keras#20585).
-
-    Keras 3's TensorFlow trainer all-reduces the first data batch to build the model and reduces
-    the scalar step logs with ``axis=0``, and both fail across workers. Build the model state from
-    one local batch (inside the strategy scope) and return the logs as 1-element vectors.
-    Only this model instance is changed; what is saved is the plain functional model.
-    """
-    model._symbolic_build(data_batch=next(iter(dataset)))
-    model._maybe_symbolic_build = lambda *args, **kwargs: None
-
-    def as_vectors(step):
-        def vector_step(data):
-            return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
-        return vector_step
-
-    model.train_step = as_vectors(model.train_step)
-    model.test_step = as_vectors(model.test_step)
-
-
 @contextlib.contextmanager
 def precision_policy(mixed: bool):
     """Mixed precision for the duration of a run: float16 on GPU, bfloat16 on CPU."""
@@ -203,24 +255,6 @@ def precision_policy(mixed: bool):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-def _resume_state(out: str) -> tuple[dict, int]:
-    """The saved state of an interrupted run and its number of finished epochs."""
-    state_path = os.path.join(out, LAST_STATE)
-    if not (os.path.isfile(state_path) and os.path.isfile(os.path.join(out, LAST_CHECKPOINT))):
-        raise UserError(f"--resume: no checkpoint to resume in {out} (expected {LAST_STATE} "
-                        f"and {LAST_CHECKPOINT})")
-    with open(state_path) as f:
-        state = json.load(f)
-    return state, int(state["epochs_done"])
-
-
-def _trim_history(path: str, epochs_done: int) -> None:
-    """Drop history rows of epochs that finished after the last checkpoint was written."""
-    if os.path.isfile(path):
-        history = pd.read_csv(path)
-        history[history["epoch"] <= epochs_done].to_csv(path, index=False)
 
 
 def _split(data: data_lib.SliceSet, dcfg: dict):
@@ -235,137 +269,241 @@ def _split(data: data_lib.SliceSet, dcfg: dict):
     return data_lib.split_by_volume(data, val, dcfg["split_seed"])
 
 
-def output_weights(weights: list[float] | None, n_out: int) -> list[float] | None:
-    """The loss weight of each output: ``training.loss_weights`` or the default.
+def _trim_history(path: str, epochs_done: int) -> None:
+    """Drop history rows of epochs that finished after the last checkpoint was written."""
+    if os.path.isfile(path):
+        history = pd.read_csv(path)
+        history[history["epoch"] <= epochs_done].to_csv(path, index=False)
 
-    None for a single-output model; ``deep_supervision_weights(n_out)`` when not set.
+
+def resume_config(output: str, overrides: dict | None = None) -> dict:
+    """The configuration to resume the run in ``output`` with: the run's own ``config.yaml``,
+    with the changes a resume may make (:data:`RESUMABLE_CHANGES`) taken from ``overrides``.
 
     Raises:
-        UserError: weights set for a single-output model, or not one per output.
+        UserError: no run there, a damaged config, or ``overrides`` changing anything else
+            (each such key is named).
     """
-    if weights is None:
-        return deep_supervision_weights(n_out) if n_out > 1 else None
-    if len(weights) != n_out:
-        raise UserError(f"training.loss_weights has {len(weights)} weight(s) but the model has "
-                        f"{n_out} output(s)"
-                        + ("; it applies to deep supervision (several outputs) only"
-                           if n_out == 1 else ""))
-    return list(weights)
+    path = os.path.join(output, "config.yaml")
+    if not os.path.isfile(path):
+        raise UserError(f"--resume: {output} holds no run to resume (no config.yaml)")
+    saved = config_lib.resolve(path, {"output": output})
+    refused = []
+    for key, value in _flatten(overrides or {}):
+        if key in ("output", "training.resume") or key in RESUMABLE_CHANGES:
+            continue
+        section, _, name = key.partition(".")
+        current = saved.get(section) if not name else saved[section].get(name)
+        if value != current:
+            refused.append(f"{key} ({schema.quote(current)} in the run)")
+    if refused:
+        raise UserError(f"--resume cannot change {', '.join(refused)[:300]}; only "
+                        f"{', '.join(RESUMABLE_CHANGES)} may change (start a new run with "
+                        f"another --output instead)")
+    epochs = ((overrides or {}).get("training") or {}).get("epochs")
+    return config_lib.resolve(path, {"output": output, "training": {
+        "resume": True, **({} if epochs is None else {"epochs": epochs})}})
 
 
-def train(config: dict) -> dict:
-    """Train according to ``config``; return the summary written to ``summary.json``.
+def _flatten(config: dict, prefix: str = ""):
+    for key, value in config.items():
+        if isinstance(value, dict) and not prefix and key in ("model", "loss", "data",
+                                                              "training"):
+            yield from _flatten(value, f"{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
-    With ``training.resume`` the run in ``config['output']`` goes on from its last finished
-    epoch, with the configuration saved in that run directory.
+
+# ---------------------------------------------------------------------------------------------
+# The stages
+
+
+@dataclasses.dataclass
+class Run:
+    """What the stages share: the resolved config, the run directory and the resume state."""
+
+    config: dict
+    directory: RunDirectory
+    write_dir: str  # the run directory on the chief, a throw-away folder on other workers
+    strategy: tf.distribute.Strategy
+    chief: bool
+    state: dict | None = None
+    verbose: int = 1
+    n_out: int = 1
+
+    @property
+    def tcfg(self) -> dict:
+        return self.config["training"]
+
+    @property
+    def initial_epoch(self) -> int:
+        return 0 if self.state is None else int(self.state["epochs_done"])
+
+    @property
+    def resume(self) -> bool:
+        return self.state is not None
+
+
+@dataclasses.dataclass
+class Data:
+    train: data_lib.SliceSet
+    val: data_lib.SliceSet
+    train_ds: object = None
+    val_ds: object = None
+    steps_per_epoch: int = 0
+
+
+def open_run(config: dict, overwrite: bool = False, verbose: int | None = None) -> Run:
+    """Stage 1: the output directory (checked, locked), the resume state, the strategy.
+
+    Every check that can fail on the user's input runs here, before anything is written.
     """
     out = config["output"] or default_output_dir(config)
-    resume = bool(config["training"]["resume"])
-    if resume:
-        state, initial_epoch = _resume_state(out)
-        config = config_lib.resolve(os.path.join(out, "config.yaml"),
-                                    {"output": out, "training": {"resume": True}})
-    else:
-        state, initial_epoch = None, 0
     config = {**config, "output": out}
-    tcfg, dcfg = config["training"], config["data"]
-    strategy = make_strategy(tcfg["distribute"])
+    # First: TensorFlow's collective ops must be configured before anything else runs.
+    strategy = make_strategy(config["training"]["distribute"])
     chief = is_chief(strategy)
-    run_dir = out if chief else tempfile.mkdtemp(prefix="keras_seg_worker_")
-    keras.utils.set_random_seed(tcfg["seed"])
+    shared = RunDirectory(out)
+    if chief:
+        shared.check_writable()
+    state = None
+    if config["training"]["resume"]:
+        state = shared.read_state()
+        if config["training"]["epochs"] < state["epochs_done"]:
+            raise UserError(f"--resume: training.epochs {config['training']['epochs']} is less "
+                            f"than the {state['epochs_done']} epochs the run has done")
+    else:
+        if chief:
+            shared.check_new_run(overwrite)
+        check_model(config)  # refuse a bad model, option, size or loss before loading data
+    # Workers other than the chief write into a throw-away folder.
+    directory = shared if chief else RunDirectory(tempfile.mkdtemp(prefix="keras_seg_worker_"))
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    return Run(config, directory, directory.path, strategy, chief, state, verbose)
 
-    if not resume:  # refuse a bad model, option, image size or loss weights before loading data
-        check_model(config)
+
+def load_data(run: Run) -> Data:
+    """Stage 2: read the data set and split it by volume (the split is saved with the run)."""
+    dcfg, tcfg = run.config["data"], run.config["training"]
     data = data_lib.load(dcfg["name"], dcfg["dir"], dcfg["image_size"], seed=tcfg["seed"],
                          **dcfg["options"])
     train_set, val_set = _split(data, dcfg)
-    config["data"] = {**dcfg, "val_volume_ids": val_set.volumes}
-    os.makedirs(run_dir, exist_ok=True)  # only once the model and the data are known good
-    if not resume:
-        config_lib.save(config, os.path.join(run_dir, "config.yaml"))
+    run.config["data"] = {**dcfg, "val_volume_ids": val_set.volumes}
+    return Data(train_set, val_set)
 
-    loss = build_loss(config)
-    channels = data.images.shape[-1]
-    with precision_policy(bool(tcfg["mixed_precision"])), strategy.scope():
-        if resume:
-            model = keras.models.load_model(os.path.join(out, LAST_CHECKPOINT))
-        else:
-            model = build_model(config, channels)
-        n_out, stride = output_count(model), network_stride(model)
-        train_ds = make_dataset(train_set, tcfg["batch_size"], training=True,
-                                seed=tcfg["seed"] + initial_epoch,
-                                augment=dcfg["augment"], num_outputs=n_out,
-                                positive_fraction=dcfg["positive_fraction"],
-                                pad_multiple=stride)
-        # Patch-trained sets draw several patches per image: the pipeline knows the count.
-        steps_per_epoch = int(train_ds.cardinality())
-        val_ds = make_dataset(val_set, tcfg["batch_size"], training=False, num_outputs=n_out,
-                              pad_multiple=stride)
-        multi_worker = tcfg["distribute"] == "multi_worker"
-        if not resume:
-            compile_args = dict(
-                loss=[loss] * n_out if n_out > 1 else loss,
-                loss_weights=output_weights(tcfg["loss_weights"], n_out),
-                jit_compile=bool(tcfg["jit"]))
-            if tcfg["find_lr"]:
-                # The sweep sets the rate batch by batch, so it runs with a constant-rate
-                # optimizer; the model is compiled afresh for training below.
-                model.compile(optimizer=build_optimizer({**tcfg, "schedule": "constant"},
-                                                        steps_per_epoch), **compile_args)
-                if multi_worker:
-                    adapt_to_multi_worker(model, train_ds)
-                sweep = find_lr(model, train_ds, run_dir,
-                                verbose=1 if sys.stdout.isatty() else 2)
-                print(f"lr finder: suggested learning rate {sweep['suggested_lr']:.3g} "
-                      f"(smoothed-loss minimum at {sweep['min_loss_lr']:.3g}); see "
-                      f"{os.path.join(out, 'lr_finder.png')}")
-                if not tcfg["find_lr_then_train"]:
-                    return {"suggested_lr": sweep["suggested_lr"],
-                            "lr_finder": os.path.join(out, "lr_finder.json")}
-                tcfg = {**tcfg, "lr": sweep["suggested_lr"]}
-            model.compile(optimizer=build_optimizer(tcfg, steps_per_epoch), **compile_args)
-        if multi_worker:
-            adapt_to_multi_worker(model, train_ds)
-        checkpoint = BestDSCCheckpoint(val_ds, val_set.volume_ids,
-                                       os.path.join(run_dir, "best.keras"), verbose=int(chief),
-                                       eager_predict=multi_worker)
-        if state is not None and state["best_epoch"] is not None:
-            checkpoint.best, checkpoint.best_epoch = state["best_val_dsc"], state["best_epoch"] - 1
-        history_path = os.path.join(run_dir, "history.csv")
-        if resume:
-            _trim_history(history_path, initial_epoch)
-        shown = choose_slices(val_set.masks, val_set.volume_ids, count=4)
-        guard = NaNGuard()
-        fit_callbacks = [checkpoint, LearningRateLogger()]
-        if tcfg.get("schedule") == "plateau":
-            fit_callbacks.append(keras.callbacks.ReduceLROnPlateau(
-                monitor="val_dsc", mode="max", factor=0.5, patience=5, verbose=1))
-        fit_callbacks += [
-            HistoryCSV(history_path, append=resume),
-            keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False),
-            TensorBoardImages(pad_to_multiple(val_set.images[shown], stride)[0],
-                              pad_to_multiple(val_set.masks[shown], stride)[0],
-                              os.path.join(run_dir, "tensorboard"), every=10,
-                              names=val_set.names[shown]),
-            guard, LastCheckpoint(run_dir, checkpoint)]
-        model.fit(train_ds, validation_data=val_ds, epochs=tcfg["epochs"],
-                  initial_epoch=initial_epoch, shuffle=False,
-                  verbose=1 if sys.stdout.isatty() else 2,
-                  callbacks=fit_callbacks)
-    if not chief:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return {}
+
+def build_or_restore(run: Run, data: Data) -> keras.Model:
+    """Stage 3: a new model, or the run's ``last.keras`` when resuming (checked first)."""
+    channels = data.train.images.shape[-1]
+    if not run.resume:
+        return build_model(run.config, channels)
+    path = os.path.join(run.config["output"], LAST_CHECKPOINT)
+    try:
+        model = keras.models.load_model(path)
+    except Exception as e:  # Keras raises many types for a damaged file
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"--resume: cannot load {path}: {reason}") from None
+    taken = model.inputs[0].shape[-1]
+    if taken != channels:
+        raise UserError(f"--resume: {path} takes {taken}-channel images but the data has "
+                        f"{channels} channels")
+    return model
+
+
+def make_datasets(run: Run, data: Data, model: keras.Model) -> None:
+    """The training and validation tf.data pipelines, padded to the network stride."""
+    dcfg, tcfg = run.config["data"], run.tcfg
+    run.n_out, stride = output_count(model), network_stride(model)
+    data.train_ds = make_dataset(data.train, tcfg["batch_size"], training=True,
+                                 seed=tcfg["seed"] + run.initial_epoch, augment=dcfg["augment"],
+                                 num_outputs=run.n_out,
+                                 positive_fraction=dcfg["positive_fraction"],
+                                 pad_multiple=stride)
+    # Patch-trained sets draw several patches per image: the pipeline knows the count.
+    data.steps_per_epoch = int(data.train_ds.cardinality())
+    data.val_ds = make_dataset(data.val, tcfg["batch_size"], training=False,
+                               num_outputs=run.n_out, pad_multiple=stride)
+
+
+def compile_model(model: keras.Model, run: Run, data: Data, lr: float | None = None) -> None:
+    """Stage 4: loss (one per output under deep supervision), optimizer and schedule.
+
+    A resumed model keeps the compile state (optimizer moments included) of its checkpoint.
+    """
+    if run.resume:
+        return
+    tcfg = run.tcfg if lr is None else {**run.tcfg, "lr": lr}
+    loss = build_loss(run.config)
+    model.compile(optimizer=build_optimizer(tcfg, data.steps_per_epoch),
+                  loss=[loss] * run.n_out if run.n_out > 1 else loss,
+                  loss_weights=output_weights(tcfg["loss_weights"], run.n_out),
+                  jit_compile=bool(tcfg["jit"]))
+
+
+@dataclasses.dataclass
+class Callbacks:
+    checkpoint: BestDSCCheckpoint
+    guard: NaNGuard
+    last: LastCheckpoint
+    all: list
+
+
+def make_callbacks(run: Run, data: Data, model: keras.Model) -> Callbacks:
+    """Stage 5: best-DSC checkpoint (first, so the others see val_dsc), schedule, history,
+    TensorBoard scalars and overlays, NaN guard, resume checkpoint."""
+    write = run.write_dir
+    multi_worker = run.tcfg["distribute"] == "multi_worker"
+    checkpoint = BestDSCCheckpoint(data.val_ds, data.val.volume_ids,
+                                   os.path.join(write, "best.keras"), verbose=int(run.chief),
+                                   eager_predict=multi_worker)
+    if run.state is not None and run.state.get("best_epoch") is not None:
+        checkpoint.best = run.state["best_val_dsc"]
+        checkpoint.best_epoch = run.state["best_epoch"] - 1
+        checkpoint.best_scores = dict(run.state.get("best_val_dsc_per_volume") or {})
+    history_path = os.path.join(write, "history.csv")
+    if run.resume:
+        _trim_history(history_path, run.initial_epoch)
+    stride = network_stride(model)
+    shown = choose_slices(data.val.masks, data.val.volume_ids, count=4)
+    guard = NaNGuard()
+    last = LastCheckpoint(write, checkpoint)
+    tensorboard = os.path.join(write, "tensorboard")
+    every = [checkpoint, LearningRateLogger(), *schedule_callbacks(run.tcfg),
+             HistoryCSV(history_path, append=run.resume),
+             keras.callbacks.TensorBoard(tensorboard, write_graph=False),
+             TensorBoardImages(pad_to_multiple(data.val.images[shown], stride)[0],
+                               pad_to_multiple(data.val.masks[shown], stride)[0],
+                               tensorboard, every=10, names=data.val.names[shown]),
+             guard, last]
+    return Callbacks(checkpoint, guard, last, every)
+
+
+def fit(model: keras.Model, run: Run, data: Data, callbacks: Callbacks) -> None:
+    """Stage 6: Keras' fit from the first unfinished epoch to ``training.epochs``."""
+    if run.initial_epoch >= run.tcfg["epochs"]:
+        return  # a finished run resumed without more epochs: nothing to train
+    model.fit(data.train_ds, validation_data=data.val_ds, epochs=run.tcfg["epochs"],
+              initial_epoch=run.initial_epoch, shuffle=False, verbose=run.verbose,
+              callbacks=callbacks.all)
+
+
+def finish_run(run: Run, data: Data, model: keras.Model, callbacks: Callbacks) -> dict:
+    """Stage 7: ``summary.json`` and the SavedModel of ``best.keras``."""
+    out = run.config["output"]
+    checkpoint, guard = callbacks.checkpoint, callbacks.guard
+    history_path = os.path.join(out, "history.csv")
     history = pd.read_csv(history_path) if os.path.isfile(history_path) else pd.DataFrame()
     summary = {
         "best_val_dsc": float(checkpoint.best) if checkpoint.best_epoch is not None else None,
         "best_epoch": None if checkpoint.best_epoch is None else int(checkpoint.best_epoch) + 1,
         "epochs_run": int(len(history)),
         "val_dsc_per_volume": checkpoint.best_scores,
-        "data": {"train_volumes": len(train_set.volumes), "val_volumes": len(val_set.volumes),
-                 "train_slices": len(train_set), "val_slices": len(val_set)},
-        "model": config["model"]["name"], "loss": config["loss"]["name"],
+        "data": {"train_volumes": len(data.train.volumes), "val_volumes": len(data.val.volumes),
+                 "train_slices": len(data.train), "val_slices": len(data.val)},
+        "model": run.config["model"]["name"], "loss": run.config["loss"]["name"],
         "parameters": int(sum(keras.ops.size(w) for w in model.trainable_weights)),
-        "lr": float(tcfg["lr"]),
+        "lr": float(run.tcfg["lr"]),
     }
     if guard.where is not None:
         summary["stopped"] = (f"non-finite loss at epoch {guard.where[0]}, batch "
@@ -374,9 +512,110 @@ def train(config: dict) -> dict:
     if os.path.isfile(best_path):
         best = keras.models.load_model(best_path)
         export_saved_model(best, os.path.join(out, "saved_model"))
-        check_export(best, os.path.join(out, "saved_model"), val_set.images[:2])
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    if guard.where is not None:
+        check_export(best, os.path.join(out, "saved_model"), data.val.images[:2])
+    write_json_atomically(os.path.join(out, "summary.json"), summary)
+    return summary
+
+
+def train(config: dict, *, overwrite: bool = False, verbose: int | None = None) -> dict:
+    """Train according to ``config``; return the summary written to ``summary.json``.
+
+    With ``training.resume`` the run in ``config['output']`` goes on from its last finished
+    epoch (see :func:`resume_config` for the config to pass). A directory that already holds a
+    run is refused unless ``overwrite``; one process at a time owns a run directory.
+
+    Raises:
+        UserError: bad input, found before anything is written where possible.
+        TrainingDiverged: the loss stopped being finite (the run directory is complete).
+        TrainingInterrupted: Ctrl-C; every finished epoch is kept for ``--resume``.
+    """
+    run = open_run(config, overwrite, verbose)
+    keras.utils.set_random_seed(run.tcfg["seed"])
+    data = load_data(run)
+    callbacks = None
+    try:
+        with run.directory:  # only once the model and the data are known good
+            if run.chief and not run.resume:
+                if overwrite:
+                    run.directory.clear()
+                config_lib.save(run.config, run.directory.file("config.yaml"))
+            with precision_policy(bool(run.tcfg["mixed_precision"])), run.strategy.scope():
+                model = _for_strategy(build_or_restore(run, data), run)
+                make_datasets(run, data, model)
+                if run.tcfg["find_lr"] and not run.resume:
+                    lr = _sweep(model, run, data)["suggested_lr"]
+                    run.config["training"] = {**run.tcfg, "lr": lr}
+                compile_model(model, run, data)
+                _build_state(model, data)
+                callbacks = make_callbacks(run, data, model)
+                fit(model, run, data, callbacks)
+            if not run.chief:
+                shutil.rmtree(run.write_dir, ignore_errors=True)
+                return {}
+            summary = finish_run(run, data, model, callbacks)
+    except KeyboardInterrupt:
+        done = callbacks.last.epochs_done if callbacks else None
+        raise TrainingInterrupted(run.config["output"],
+                                  done if done is not None else run.initial_epoch) from None
+    except OSError as e:
+        where = e.filename or run.config["output"]
+        raise UserError(f"cannot write {where}: {e.strerror or e}") from None
+    if callbacks.guard.where is not None:
         raise TrainingDiverged(summary["stopped"])
     return summary
+
+
+def _for_strategy(model: keras.Model, run: Run) -> keras.Model:
+    """The model ``fit`` can run under the run's strategy (multi-worker: a MultiWorkerModel)."""
+    if run.tcfg["distribute"] != "multi_worker":
+        return model
+    from keras_seg.multi_worker import MultiWorkerModel
+
+    return model if isinstance(model, MultiWorkerModel) else MultiWorkerModel.wrap(model)
+
+
+def _build_state(model: keras.Model, data: Data) -> None:
+    """Build a multi-worker model's state from a local batch (see keras_seg.multi_worker)."""
+    if hasattr(model, "build_state"):
+        model.build_state(data.train_ds)
+
+
+def _sweep(model: keras.Model, run: Run, data: Data) -> dict:
+    """The LR range test on ``model`` with a constant-rate optimizer; weights restored."""
+    loss = build_loss(run.config)
+    model.compile(optimizer=build_optimizer({**run.tcfg, "schedule": "constant"},
+                                            data.steps_per_epoch),
+                  loss=[loss] * run.n_out if run.n_out > 1 else loss,
+                  loss_weights=output_weights(run.tcfg["loss_weights"], run.n_out))
+    _build_state(model, data)
+    sweep = find_lr(model, data.train_ds, run.write_dir, verbose=run.verbose)
+    print(f"lr finder: suggested learning rate {sweep['suggested_lr']:.3g} "
+          f"(smoothed-loss minimum at {sweep['min_loss_lr']:.3g}); see "
+          f"{os.path.join(run.config['output'], 'lr_finder.png')}")
+    return sweep
+
+
+def find_learning_rate(config: dict, *, overwrite: bool = False,
+                       verbose: int | None = None) -> dict:
+    """``--find-lr``: the learning-rate range test alone; writes ``lr_finder.png`` / ``.json``.
+
+    Returns:
+        ``{"suggested_lr": x, "lr_finder": path of lr_finder.json}``.
+    """
+    run = open_run({**config, "training": {**config["training"], "find_lr": True}},
+                   overwrite, verbose)
+    keras.utils.set_random_seed(run.tcfg["seed"])
+    data = load_data(run)
+    with run.directory:
+        if run.chief:
+            if overwrite:
+                run.directory.clear()
+            config_lib.save(run.config, run.directory.file("config.yaml"))
+        with precision_policy(bool(run.tcfg["mixed_precision"])), run.strategy.scope():
+            model = _for_strategy(build_or_restore(run, data), run)
+            make_datasets(run, data, model)
+            sweep = _sweep(model, run, data)
+    if not run.chief:
+        shutil.rmtree(run.write_dir, ignore_errors=True)
+    return {"suggested_lr": sweep["suggested_lr"],
+            "lr_finder": os.path.join(run.config["output"], "lr_finder.json")}

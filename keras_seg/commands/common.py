@@ -25,9 +25,10 @@ def data_option(text: str) -> tuple[str, object]:
         return key, value
 
 
-def add_data_option(p: argparse.ArgumentParser) -> None:
+def add_data_option(p: argparse.ArgumentParser,
+                    help_text: str = "a data reader option (repeatable)") -> None:
     p.add_argument("--data-option", type=data_option, action="append", default=[],
-                   metavar="KEY=VALUE", help="a data reader option (repeatable)")
+                   metavar="KEY=VALUE", help=help_text)
 
 
 def positive_int(text: str) -> int:
