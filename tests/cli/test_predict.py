@@ -426,3 +426,21 @@ def test_the_command_line_takes_every_inference_option(tmp_path, capsys):
         assert float(r["hd95"]) == pytest.approx(0.5 * float(p["hd95"]))
     assert cli.main(["postprocess", "--run", str(a), "--min-voxels", "3"]) == 0
     assert "chosen: " in capsys.readouterr().out and (a / "postprocess.json").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--spacing", "1", "2"], "--spacing takes one number or three"),
+    (["--overlap", "1.5"], "must be in [0, 1)"),
+    (["--split", "test"], "invalid choice: 'test'"),
+    (["--tta", "rot90"], "invalid choice: 'rot90'"),
+])
+def test_bad_inference_options_are_one_line_errors(argv, message, tmp_path, capsys):
+    from keras_seg import cli
+
+    try:
+        status = cli.main(["predict", "--model", str(tmp_path / "m.keras"), "--output",
+                           str(tmp_path / "o"), *argv])
+    except SystemExit as e:   # argparse refuses before running
+        status = e.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and err.startswith("error: ") and "\n" not in err and message in err
