@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keras_seg.backend import current
     from keras_seg.export import export
 
-    print(f"exported {export(args.model, args.output, args.format)}")
+    path = export(args.model, args.output, args.format)
+    print(f"exported {path} (Keras backend: {current()})")
     return 0
