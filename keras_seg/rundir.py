@@ -85,6 +85,20 @@ class RunDirectory:
                 f"{self.path} already holds a run ({', '.join(present)}); use --resume to go "
                 f"on with it, another --output, or --overwrite to replace it")
 
+    def check_unlocked(self) -> None:
+        """Refuse a directory whose lock is held by a live process (before any other check)."""
+        path = self.file(LOCK_FILE)
+        if os.path.exists(path):
+            self._refuse_if_owned(path, self._owner(path))
+
+    def _refuse_if_owned(self, path: str, owner: dict | None) -> None:
+        if owner is not None and (owner.get("host") != socket.gethostname()
+                                  or _pid_alive(int(owner.get("pid", -1)))):
+            raise UserError(
+                f"{self.path} is in use by process {owner.get('pid')} on {owner.get('host')} "
+                f"(lock file {path}); wait for it to end, or delete the lock file if that "
+                f"process is gone")
+
     def lock(self) -> None:
         """Create the directory and take its lock, or refuse when another process holds it."""
         try:
@@ -98,13 +112,7 @@ class RunDirectory:
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                owner = self._owner(path)
-                if owner is not None and (owner.get("host") != me["host"]
-                                          or _pid_alive(int(owner.get("pid", -1)))):
-                    raise UserError(
-                        f"{self.path} is in use by process {owner.get('pid')} on "
-                        f"{owner.get('host')} (lock file {path}); wait for it to end, or "
-                        f"delete the lock file if that process is gone") from None
+                self._refuse_if_owned(path, self._owner(path))
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)  # stale: its process has ended
                 continue

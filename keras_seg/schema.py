@@ -115,7 +115,8 @@ def boolean() -> Kind:
     return Kind("true or false", check)
 
 
-def choice(names: Callable[[], tuple[str, ...]] | tuple[str, ...], what: str) -> Kind:
+def choice(names: Callable[[], tuple[str, ...]] | tuple[str, ...], what: str,
+           nullable: bool = False) -> Kind:
     """One of ``names`` (a tuple, or a function returning the registry's names)."""
     def valid() -> tuple[str, ...]:
         return names() if callable(names) else names
@@ -125,7 +126,7 @@ def choice(names: Callable[[], tuple[str, ...]] | tuple[str, ...], what: str) ->
             raise UserError(f"unknown {what} {quote(value)} ({key}); valid: {', '.join(valid())}")
         return value
     return Kind(", ".join(names) if not callable(names) else f"a {what} name", check,
-                valid=valid)
+                nullable=nullable, valid=valid)
 
 
 def text(expected: str, nullable: bool = True) -> Kind:
@@ -270,6 +271,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data.fold", 0, integer(0, 999), "the fold that validates (0-based, < folds)"),
     Setting("data.positive_fraction", None, number(0, 1, nullable=True),
             "share of training draws taken from slices with foreground (null: natural)"),
+    Setting("data.cache", "memory", choice(("memory", "disk"), "data.cache"),
+            "memory: decode everything into RAM; disk: decode once into an on-disk cache read "
+            "per batch (data sets larger than memory)"),
+    Setting("data.cache_dir", None, text("a directory path"),
+            "folder of the disk cache (null: $KERAS_SEG_CACHE, else ~/.cache/keras_seg)"),
     Setting("training.epochs", 12, integer(1, 100000), "epochs to train (in total)"),
     Setting("training.batch_size", 16, integer(1, 65536), "global batch size"),
     Setting("training.lr", 2e-3, number(0, 10, low_open=True), "learning rate"),
@@ -283,13 +289,17 @@ SETTINGS: tuple[Setting, ...] = (
             "mixed precision: float16 on GPU, bfloat16 on CPU"),
     Setting("training.jit", False, boolean(), "XLA compilation (TensorFlow backend)"),
     Setting("training.distribute", "none", choice(DISTRIBUTE, "distribute"),
-            "none, mirrored (all local devices) or multi_worker (TF_CONFIG)"),
+            "none, mirrored (all local devices) or multi_worker (TF_CONFIG); see README Backends"),
+    Setting("training.backend", None, choice(BACKENDS, "backend", nullable=True),
+            "Keras backend (null: KERAS_BACKEND, else tensorflow); the command restarts under it"),
     Setting("training.find_lr", False, boolean(),
             "run the learning-rate range test, write lr_finder.png/json"),
     Setting("training.find_lr_then_train", False, boolean(),
             "with find_lr: go on training at the suggested rate"),
     Setting("training.resume", False, boolean(),
             "go on from the run directory's last finished epoch"),
+    Setting("training.unfreeze_epoch", None, integer(1, 100000, nullable=True),
+            "with model.encoder_freeze: train the whole model from this epoch on (null: never)"),
     Setting("training.loss_weights", None, weight_list(),
             "loss weight per model output (deep supervision; null: equal, summing to 1)"),
     Setting("output", None, text("a directory path"),

@@ -2,7 +2,7 @@
 
 :func:`train` is a sequence of named stages, each a function with one job::
 
-    run = open_run(config, overwrite)            # output dir, resume state, lock, strategy
+    run = open_run(config, strategy, overwrite)  # output dir, resume state, lock
     data = load_data(run.config)                 # read the data set, split it by volume
     model = build_or_restore(run, data)          # a new model, or last.keras when resuming
     compile_model(model, run, data)              # loss, optimizer and its schedule
@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import math
@@ -27,11 +26,10 @@ import tempfile
 
 import keras
 import pandas as pd
-import tensorflow as tf
 
+from keras_seg import backend, losses, schema
 from keras_seg import config as config_lib
 from keras_seg import data as data_lib
-from keras_seg import losses, schema
 from keras_seg.callbacks import (
     BestDSCCheckpoint,
     TensorBoardImages,
@@ -43,7 +41,12 @@ from keras_seg.data.padding import pad_to_multiple
 from keras_seg.data.pipeline import make_dataset
 from keras_seg.errors import UserError
 from keras_seg.export import check_export, export_saved_model, network_stride
-from keras_seg.models import deep_supervision_weights, get_model, output_count
+from keras_seg.models import (
+    deep_supervision_weights,
+    get_model,
+    head_count,
+    set_encoder_trainable,
+)
 from keras_seg.rundir import LAST_CHECKPOINT, LAST_STATE, RunDirectory, write_json_atomically
 
 __all__ = ["LAST_CHECKPOINT", "LAST_STATE", "TrainingDiverged", "TrainingInterrupted",
@@ -167,32 +170,39 @@ def check_model(config: dict) -> int:
     """Refuse a bad model option, training size, loss option or loss weights before anything
     is read or written; return the model's output count.
 
-    Builds a throw-away model at the training size and clears the Keras session (call it
-    outside a distribution scope).
+    Builds a throw-away model at the training size.
     """
-    n_out = output_count(build_model(config, channels=1, size=config["data"]["image_size"]))
-    keras.backend.clear_session()
+    heads = head_count(build_model(config, channels=1, size=config["data"]["image_size"]))
     build_loss(config)
-    output_weights(config["training"]["loss_weights"], n_out)
-    return n_out
+    head_weights(config["training"]["loss_weights"], heads)
+    return heads
 
 
-def output_weights(weights: list[float] | None, n_out: int) -> list[float] | None:
-    """The loss weight of each output: ``training.loss_weights`` or the default.
+def head_weights(weights: list[float] | None, heads: int) -> list[float] | None:
+    """The loss weight of each deep-supervision head: ``training.loss_weights`` or the default.
 
-    None for a single-output model; ``deep_supervision_weights(n_out)`` when not set.
+    None for a model without extra heads; ``deep_supervision_weights(heads)`` when not set.
 
     Raises:
-        UserError: weights set for a single-output model, or not one per output.
+        UserError: weights set for a model without deep supervision, or not one per head.
     """
     if weights is None:
-        return deep_supervision_weights(n_out) if n_out > 1 else None
-    if len(weights) != n_out:
+        return deep_supervision_weights(heads) if heads > 1 else None
+    if len(weights) != heads:
         raise UserError(f"training.loss_weights has {len(weights)} weight(s) but the model has "
-                        f"{n_out} output(s)"
+                        f"{heads} output(s)"
                         + ("; it applies to deep supervision (several outputs) only"
-                           if n_out == 1 else ""))
+                           if heads == 1 else ""))
     return list(weights)
+
+
+def training_loss(config: dict, heads: int) -> keras.losses.Loss:
+    """The configured loss, weighed over the heads of a deep-supervised model."""
+    loss = build_loss(config)
+    if heads == 1:
+        return loss
+    return losses.DeepSupervisionLoss(loss, head_weights(config["training"]["loss_weights"],
+                                                         heads))
 
 
 def build_optimizer(tcfg: dict, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -220,21 +230,9 @@ def schedule_callbacks(tcfg: dict) -> list[keras.callbacks.Callback]:
     return []
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """``none`` (the default strategy), ``mirrored`` (all local GPUs) or ``multi_worker``."""
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise UserError("--distribute multi_worker needs the TF_CONFIG environment variable")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name in (None, "none"):
-        return tf.distribute.get_strategy()
-    raise UserError(f"unknown distribute '{name}'; valid: none, mirrored, multi_worker")
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run directory (always, unless a non-chief worker)."""
+def is_chief(strategy) -> bool:
+    """Whether this process writes the run directory (always, unless a non-chief
+    tf.distribute worker)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
@@ -242,19 +240,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-@contextlib.contextmanager
-def precision_policy(mixed: bool):
-    """Mixed precision for the duration of a run: float16 on GPU, bfloat16 on CPU."""
-    previous = keras.mixed_precision.global_policy()
-    if mixed:
-        gpu = bool(tf.config.list_physical_devices("GPU"))
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def _split(data: data_lib.SliceSet, dcfg: dict):
@@ -325,11 +310,11 @@ class Run:
     config: dict
     directory: RunDirectory
     write_dir: str  # the run directory on the chief, a throw-away folder on other workers
-    strategy: tf.distribute.Strategy
+    strategy: object  # the tf.distribute.Strategy on TensorFlow, else None or the JAX distribution
     chief: bool
     state: dict | None = None
     verbose: int = 1
-    n_out: int = 1
+    heads: int = 1  # deep-supervision heads the model trains (1: none)
 
     @property
     def tcfg(self) -> dict:
@@ -353,19 +338,20 @@ class Data:
     steps_per_epoch: int = 0
 
 
-def open_run(config: dict, overwrite: bool = False, verbose: int | None = None) -> Run:
-    """Stage 1: the output directory (checked, locked), the resume state, the strategy.
+def open_run(config: dict, strategy, overwrite: bool = False,
+             verbose: int | None = None) -> Run:
+    """Stage 1: the output directory (checked, locked), the resume state, who writes.
 
     Every check that can fail on the user's input runs here, before anything is written.
+    ``strategy`` is what :func:`keras_seg.backend.distribution_scope` yields.
     """
     out = config["output"] or default_output_dir(config)
     config = {**config, "output": out}
-    # First: TensorFlow's collective ops must be configured before anything else runs.
-    strategy = make_strategy(config["training"]["distribute"])
     chief = is_chief(strategy)
     shared = RunDirectory(out)
     if chief:
         shared.check_writable()
+        shared.check_unlocked()
     state = None
     if config["training"]["resume"]:
         state = shared.read_state()
@@ -376,6 +362,10 @@ def open_run(config: dict, overwrite: bool = False, verbose: int | None = None) 
         if chief:
             shared.check_new_run(overwrite)
         check_model(config)  # refuse a bad model, option, size or loss before loading data
+    if config["training"]["unfreeze_epoch"] is not None and not config["model"].get(
+            "encoder_freeze"):
+        raise UserError("training.unfreeze_epoch needs a frozen encoder "
+                        "(model.encoder=NAME with model.encoder_freeze: true)")
     # Workers other than the chief write into a throw-away folder.
     directory = shared if chief else RunDirectory(tempfile.mkdtemp(prefix="keras_seg_worker_"))
     if verbose is None:
@@ -387,7 +377,8 @@ def load_data(run: Run) -> Data:
     """Stage 2: read the data set and split it by volume (the split is saved with the run)."""
     dcfg, tcfg = run.config["data"], run.config["training"]
     data = data_lib.load(dcfg["name"], dcfg["dir"], dcfg["image_size"], seed=tcfg["seed"],
-                         **dcfg["options"])
+                         cache=dcfg["cache"], cache_dir=dcfg["cache_dir"],
+                         verbose=int(run.verbose > 0), **dcfg["options"])
     train_set, val_set = _split(data, dcfg)
     run.config["data"] = {**dcfg, "val_volume_ids": val_set.volumes}
     return Data(train_set, val_set)
@@ -414,31 +405,30 @@ def build_or_restore(run: Run, data: Data) -> keras.Model:
 def make_datasets(run: Run, data: Data, model: keras.Model) -> None:
     """The training and validation tf.data pipelines, padded to the network stride."""
     dcfg, tcfg = run.config["data"], run.tcfg
-    run.n_out, stride = output_count(model), network_stride(model)
+    run.heads, stride = head_count(model), network_stride(model)
     data.train_ds = make_dataset(data.train, tcfg["batch_size"], training=True,
                                  seed=tcfg["seed"] + run.initial_epoch, augment=dcfg["augment"],
-                                 num_outputs=run.n_out,
                                  positive_fraction=dcfg["positive_fraction"],
                                  pad_multiple=stride)
     # Patch-trained sets draw several patches per image: the pipeline knows the count.
     data.steps_per_epoch = int(data.train_ds.cardinality())
     data.val_ds = make_dataset(data.val, tcfg["batch_size"], training=False,
-                               num_outputs=run.n_out, pad_multiple=stride)
+                               pad_multiple=stride)
 
 
-def compile_model(model: keras.Model, run: Run, data: Data, lr: float | None = None) -> None:
+def compile_model(model: keras.Model, run: Run, data: Data, *, epochs: int | None = None,
+                  fresh: bool = False) -> None:
     """Stage 4: loss (one per output under deep supervision), optimizer and schedule.
 
-    A resumed model keeps the compile state (optimizer moments included) of its checkpoint.
+    A resumed model keeps the compile state (optimizer moments included) of its checkpoint,
+    unless ``fresh``; ``epochs`` sizes the schedule (default ``training.epochs``).
     """
-    if run.resume:
+    if run.resume and not fresh:
         return
-    tcfg = run.tcfg if lr is None else {**run.tcfg, "lr": lr}
-    loss = build_loss(run.config)
+    tcfg = run.tcfg if epochs is None else {**run.tcfg, "epochs": epochs}
     model.compile(optimizer=build_optimizer(tcfg, data.steps_per_epoch),
-                  loss=[loss] * run.n_out if run.n_out > 1 else loss,
-                  loss_weights=output_weights(tcfg["loss_weights"], run.n_out),
-                  jit_compile=bool(tcfg["jit"]))
+                  loss=training_loss(run.config, run.heads),
+                  jit_compile=backend.jit_compile(tcfg["jit"]))
 
 
 @dataclasses.dataclass
@@ -480,12 +470,32 @@ def make_callbacks(run: Run, data: Data, model: keras.Model) -> Callbacks:
 
 
 def fit(model: keras.Model, run: Run, data: Data, callbacks: Callbacks) -> None:
-    """Stage 6: Keras' fit from the first unfinished epoch to ``training.epochs``."""
-    if run.initial_epoch >= run.tcfg["epochs"]:
+    """Stage 6: Keras' fit from the first unfinished epoch to ``training.epochs``.
+
+    With ``training.unfreeze_epoch: N`` (a model built with ``encoder_freeze``), in two phases
+    as Keras' transfer-learning guide does: up to epoch N with the encoder frozen, then the
+    whole model, compiled afresh (Keras fixes the trainable weights at compile time) with the
+    schedule over the remaining epochs. A run resumed after N restores the unfrozen model.
+    """
+    epochs, start = run.tcfg["epochs"], run.initial_epoch
+    unfreeze = run.tcfg["unfreeze_epoch"]
+    if start >= epochs:
         return  # a finished run resumed without more epochs: nothing to train
-    model.fit(data.train_ds, validation_data=data.val_ds, epochs=run.tcfg["epochs"],
-              initial_epoch=run.initial_epoch, shuffle=False, verbose=run.verbose,
-              callbacks=callbacks.all)
+    if unfreeze is not None and start < unfreeze < epochs:
+        model.fit(data.train_ds, validation_data=data.val_ds, epochs=unfreeze,
+                  initial_epoch=start, shuffle=False, verbose=run.verbose,
+                  callbacks=callbacks.all)
+        if callbacks.guard.where is not None or model.stop_training:
+            return
+        set_encoder_trainable(model, True)
+        compile_model(model, run, data, epochs=epochs - unfreeze, fresh=True)
+        _build_state(model, data)
+        for callback in callbacks.all:
+            if isinstance(callback, keras.callbacks.CSVLogger):
+                callback.append = True  # the second phase adds rows to the same history
+        start = unfreeze
+    model.fit(data.train_ds, validation_data=data.val_ds, epochs=epochs, initial_epoch=start,
+              shuffle=False, verbose=run.verbose, callbacks=callbacks.all)
 
 
 def finish_run(run: Run, data: Data, model: keras.Model, callbacks: Callbacks) -> dict:
@@ -529,40 +539,47 @@ def train(config: dict, *, overwrite: bool = False, verbose: int | None = None) 
         TrainingDiverged: the loss stopped being finite (the run directory is complete).
         TrainingInterrupted: Ctrl-C; every finished epoch is kept for ``--resume``.
     """
-    run = open_run(config, overwrite, verbose)
-    keras.utils.set_random_seed(run.tcfg["seed"])
-    data = load_data(run)
-    callbacks = None
-    try:
-        with run.directory:  # only once the model and the data are known good
-            if run.chief and not run.resume:
-                if overwrite:
-                    run.directory.clear()
-                config_lib.save(run.config, run.directory.file("config.yaml"))
-            with precision_policy(bool(run.tcfg["mixed_precision"])), run.strategy.scope():
-                model = _for_strategy(build_or_restore(run, data), run)
-                make_datasets(run, data, model)
-                if run.tcfg["find_lr"] and not run.resume:
-                    lr = _sweep(model, run, data)["suggested_lr"]
-                    run.config["training"] = {**run.tcfg, "lr": lr}
-                compile_model(model, run, data)
-                _build_state(model, data)
-                callbacks = make_callbacks(run, data, model)
-                fit(model, run, data, callbacks)
-            if not run.chief:
-                shutil.rmtree(run.write_dir, ignore_errors=True)
-                return {}
-            summary = finish_run(run, data, model, callbacks)
-    except KeyboardInterrupt:
-        done = callbacks.last.epochs_done if callbacks else None
-        raise TrainingInterrupted(run.config["output"],
-                                  done if done is not None else run.initial_epoch) from None
-    except OSError as e:
-        where = e.filename or run.config["output"]
-        raise UserError(f"cannot write {where}: {e.strerror or e}") from None
+    backend.activate(config["training"]["backend"])
+    with backend.distribution_scope(config["training"]["distribute"]) as strategy:
+        run = open_run(config, strategy, overwrite, verbose)
+        keras.utils.set_random_seed(run.tcfg["seed"])
+        data = load_data(run)
+        callbacks = None
+        try:
+            with run.directory:  # only once the model and the data are known good
+                _start_files(run, overwrite)
+                with backend.mixed_precision_policy(bool(run.tcfg["mixed_precision"])):
+                    model = _for_strategy(build_or_restore(run, data), run)
+                    make_datasets(run, data, model)
+                    if run.tcfg["find_lr"] and not run.resume:
+                        lr = _sweep(model, run, data)["suggested_lr"]
+                        run.config["training"] = {**run.tcfg, "lr": lr}
+                    compile_model(model, run, data)
+                    _build_state(model, data)
+                    callbacks = make_callbacks(run, data, model)
+                    fit(model, run, data, callbacks)
+                if not run.chief:
+                    shutil.rmtree(run.write_dir, ignore_errors=True)
+                    return {}
+                summary = finish_run(run, data, model, callbacks)
+        except KeyboardInterrupt:
+            done = callbacks.last.epochs_done if callbacks else None
+            raise TrainingInterrupted(run.config["output"],
+                                      done if done is not None else run.initial_epoch) from None
+        except OSError as e:
+            where = e.filename or run.config["output"]
+            raise UserError(f"cannot write {where}: {e.strerror or e}") from None
     if callbacks.guard.where is not None:
         raise TrainingDiverged(summary["stopped"])
     return summary
+
+
+def _start_files(run: Run, overwrite: bool) -> None:
+    """A new run's first file, its config (after clearing a replaced run's files)."""
+    if run.chief and not run.resume:
+        if overwrite:
+            run.directory.clear()
+        config_lib.save(run.config, run.directory.file("config.yaml"))
 
 
 def _for_strategy(model: keras.Model, run: Run) -> keras.Model:
@@ -582,11 +599,9 @@ def _build_state(model: keras.Model, data: Data) -> None:
 
 def _sweep(model: keras.Model, run: Run, data: Data) -> dict:
     """The LR range test on ``model`` with a constant-rate optimizer; weights restored."""
-    loss = build_loss(run.config)
     model.compile(optimizer=build_optimizer({**run.tcfg, "schedule": "constant"},
                                             data.steps_per_epoch),
-                  loss=[loss] * run.n_out if run.n_out > 1 else loss,
-                  loss_weights=output_weights(run.tcfg["loss_weights"], run.n_out))
+                  loss=training_loss(run.config, run.heads))
     _build_state(model, data)
     sweep = find_lr(model, data.train_ds, run.write_dir, verbose=run.verbose)
     print(f"lr finder: suggested learning rate {sweep['suggested_lr']:.3g} "
@@ -602,19 +617,18 @@ def find_learning_rate(config: dict, *, overwrite: bool = False,
     Returns:
         ``{"suggested_lr": x, "lr_finder": path of lr_finder.json}``.
     """
-    run = open_run({**config, "training": {**config["training"], "find_lr": True}},
-                   overwrite, verbose)
-    keras.utils.set_random_seed(run.tcfg["seed"])
-    data = load_data(run)
-    with run.directory:
-        if run.chief:
-            if overwrite:
-                run.directory.clear()
-            config_lib.save(run.config, run.directory.file("config.yaml"))
-        with precision_policy(bool(run.tcfg["mixed_precision"])), run.strategy.scope():
-            model = _for_strategy(build_or_restore(run, data), run)
-            make_datasets(run, data, model)
-            sweep = _sweep(model, run, data)
+    config = {**config, "training": {**config["training"], "find_lr": True}}
+    backend.activate(config["training"]["backend"])
+    with backend.distribution_scope(config["training"]["distribute"]) as strategy:
+        run = open_run(config, strategy, overwrite, verbose)
+        keras.utils.set_random_seed(run.tcfg["seed"])
+        data = load_data(run)
+        with run.directory:
+            _start_files(run, overwrite)
+            with backend.mixed_precision_policy(bool(run.tcfg["mixed_precision"])):
+                model = _for_strategy(build_or_restore(run, data), run)
+                make_datasets(run, data, model)
+                sweep = _sweep(model, run, data)
     if not run.chief:
         shutil.rmtree(run.write_dir, ignore_errors=True)
     return {"suggested_lr": sweep["suggested_lr"],

@@ -20,7 +20,8 @@ OTHER = {
     "data.folds": 4, "data.fold": 2, "data.positive_fraction": 0.25, "training.epochs": 3,
     "training.batch_size": 2, "training.lr": 0.5, "training.optimizer": "sgd",
     "training.schedule": "cosine", "training.seed": 9, "training.mixed_precision": True,
-    "training.jit": True, "training.distribute": "mirrored", "training.find_lr": True,
+    "training.jit": True, "training.distribute": "mirrored", "training.backend": "jax",
+    "training.unfreeze_epoch": 2, "data.cache": "disk", "data.cache_dir": "c", "training.find_lr": True,
     "training.find_lr_then_train": True, "training.resume": True,
     "training.loss_weights": [1.0, 2.0], "output": "out",
 }
@@ -102,7 +103,7 @@ def test_config_file_values_are_range_checked_with_the_file_named(tmp_path):
 def test_a_long_bad_value_is_quoted_as_a_short_prefix(tmp_path):
     bomb = "data:\n  options:\n    a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"    {c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-        for p, c in zip("abcdefgh", "bcdefghi"))
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     path = tmp_path / "bomb.yaml"  # 9**9 leaves if expanded
     path.write_text(bomb + "training:\n  epochs: *i\n")
     with pytest.raises(UserError) as e:

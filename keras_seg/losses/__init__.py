@@ -24,6 +24,7 @@ from keras_seg.losses.combined import (
     mixed_loss,
     mixedLoss,
 )
+from keras_seg.losses.deep_supervision import DeepSupervisionLoss
 from keras_seg.losses.dice import (
     DiceLoss,
     LogDiceLoss,
@@ -71,6 +72,7 @@ from keras_seg.losses.weighted import (
 
 __all__ = [
     "NAMES",
+    "DeepSupervisionLoss",
     "BCEDiceLoss",
     "BCELogDiceLoss",
     "BCELoss",

@@ -4,14 +4,13 @@ Every builder returns a functional ``keras.Model`` with named layers and no Lamb
 output is float32 (also under ``mixed_float16``): probabilities by default (``activation="auto"``:
 sigmoid for ``num_classes=1``, softmax otherwise) or logits with ``activation=None``.
 
-``unet_plus_plus(deep_supervision=True)`` has several outputs (see :func:`output_count`), ordered
-shallowest to deepest; the last one is the full-depth prediction and is the one to use for
-prediction, metrics and export (:func:`inference_model` keeps only it). Train it with one loss per
-output::
+``unet_plus_plus(deep_supervision=True)`` outputs its extra heads only in the training step
+(``keras_seg.models.deep_supervision``); everywhere else it has one output, the full-depth
+prediction. Train it with the loss wrapper that weighs the heads::
 
-    n = output_count(model)
-    model.compile(loss=[loss] * n, loss_weights=deep_supervision_weights(n), ...)
-    model.fit(images, (masks,) * n)
+    n = head_count(model)
+    model.compile(loss=keras_seg.losses.DeepSupervisionLoss(loss, heads=n), ...)
+    model.fit(images, masks)
 
 ``unet``, ``unet_plus_plus``, ``fpn`` and ``deeplabv3_plus`` take ``encoder=NAME`` (one of
 :data:`ENCODER_NAMES`: ``keras.applications`` networks and ResNet34), ``encoder_weights``
@@ -29,6 +28,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 from keras_seg.models.attention_unet import attention_unet
+from keras_seg.models.deep_supervision import DeepSupervisionHeads, head_count
 from keras_seg.models.deeplabv3_plus import deeplabv3_plus
 from keras_seg.models.encoders import ENCODER_NAMES, set_encoder_trainable
 from keras_seg.models.fpn import fpn
@@ -49,6 +49,7 @@ MODEL_NAMES = tuple(MODELS)
 
 __all__ = [
     "ENCODER_NAMES",
+    "DeepSupervisionHeads",
     "MODELS",
     "MODEL_NAMES",
     "builder_options",
@@ -57,6 +58,7 @@ __all__ = [
     "deeplabv3_plus",
     "fpn",
     "get_model",
+    "head_count",
     "inference_model",
     "output_count",
     "res_unet",
@@ -107,12 +109,14 @@ def builder_options(name: str) -> list[str]:
 
 
 def output_count(model: keras.Model) -> int:
-    """Number of outputs of ``model`` (``depth`` for UNet++ with deep supervision, else 1)."""
+    """Number of outputs of ``model``: 1 for every model of this package (a deep-supervised
+    model's extra heads exist only in its training step); more only for ``.keras`` files saved
+    by keras-seg 0.1, whose UNet++ had one output per head (see :func:`inference_model`)."""
     return len(model.outputs)
 
 
 def deep_supervision_weights(n: int) -> list[float]:
-    """Default loss weights for a model with ``n`` outputs: equal, summing to 1.
+    """Default loss weights for ``n`` deep-supervision heads: equal, summing to 1.
 
     Equal weights are what Zhou et al. (2018) train UNet++ with; normalising them to sum to 1
     keeps the total loss on the scale of a single-output model, so learning rates carry over.
@@ -125,8 +129,9 @@ def deep_supervision_weights(n: int) -> list[float]:
 def inference_model(model: keras.Model) -> keras.Model:
     """``model`` with only its final output (the last one), sharing its weights.
 
-    Returns ``model`` itself when it has a single output. Use it for prediction and export of a
-    deep-supervision UNet++.
+    Returns ``model`` itself when it has a single output (every model built now). Kept for
+    ``.keras`` files saved by keras-seg 0.1, whose deep-supervised UNet++ had one output per
+    head.
     """
     if len(model.outputs) == 1:
         return model

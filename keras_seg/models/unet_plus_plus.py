@@ -12,11 +12,13 @@ full-resolution nodes ``X(0, 1) ... X(0, depth)``:
 
 - ``deep_supervision=False``: one output, on ``X(0, depth)`` (layer ``{name}_probs``, or
   ``{name}_logits`` with ``activation=None``).
-- ``deep_supervision=True``: ``depth`` outputs, ``{name}_out1 ... {name}_out{depth}``, ordered
-  shallowest to deepest; each has its own head and its own float32 activation. Training puts the
-  loss on every output (``loss=[loss] * depth``, ``loss_weights=deep_supervision_weights(depth)``);
-  **prediction uses the last output** (the full-depth one, ``keras_seg.models.inference_model``
-  keeps only it). Users can prune the network at inference by taking an earlier output instead.
+- ``deep_supervision=True``: ``depth`` heads, ``{name}_out1 ... {name}_out{depth}``, ordered
+  shallowest to deepest, each with its own float32 activation, joined by a
+  ``DeepSupervisionHeads`` layer (``keras_seg.models.deep_supervision``): while training the
+  model outputs every head stacked on a last axis, otherwise only the full-depth one, so
+  prediction, checkpoints and export see a single output. Train it with
+  ``keras_seg.losses.DeepSupervisionLoss(loss, heads=depth)`` (equal weights summing to 1 by
+  default), as ``train.py`` does.
 
 Why the well-known UNet++ port failed (validation DSC 0.02 where U-Net reached 0.91), and what this
 one does instead: each head applies exactly one activation, on its own 1x1 conv, in float32 (no
@@ -39,6 +41,7 @@ from collections.abc import Sequence
 import keras
 
 from keras_seg.models import blocks, encoders
+from keras_seg.models.deep_supervision import DeepSupervisionHeads
 
 
 def unet_plus_plus(
@@ -128,11 +131,12 @@ def unet_plus_plus(
     if not deep_supervision:
         outputs = blocks.segmentation_head(nodes[0][depth], num_classes, activation, name)
     else:
-        outputs = [
+        heads = [
             blocks.segmentation_head(
                 nodes[0][j], num_classes, activation, name, output_name=f"{name}_out{j}"
             )
             for j in range(1, depth + 1)
             if nodes[0][j] is not None
         ]
+        outputs = DeepSupervisionHeads(name=f"{name}_heads")(heads)
     return keras.Model(inputs, outputs, name=name)

@@ -4,8 +4,10 @@ import keras
 import numpy as np
 import pytest
 
+from keras_seg.losses import DeepSupervisionLoss
 from keras_seg.models import (
     deep_supervision_weights,
+    head_count,
     inference_model,
     output_count,
     unet,
@@ -38,17 +40,29 @@ def test_nested_nodes_and_dense_skips():
     assert model.output.shape[-1] == 1 and output_count(model) == 1
 
 
+def _heads(model, x):
+    """Every head of a deep-supervised model, shallowest first: the training-step output."""
+    stacked = keras.ops.convert_to_numpy(model(x, training=True))
+    return [stacked[..., i] for i in range(stacked.shape[-1])]
+
+
 @pytest.mark.parametrize("depth", [2, 3])
-def test_deep_supervision_has_one_output_per_depth(depth):
+def test_deep_supervision_has_one_head_per_depth_only_while_training(depth):
     model = unet_plus_plus(filters=4, depth=depth, num_classes=2, deep_supervision=True)
-    assert output_count(model) == depth
-    assert model.output_names == [f"unet_plus_plus_out{j}" for j in range(1, depth + 1)]
-    outputs = model(_images())
-    assert len(outputs) == depth
-    for out in outputs:
-        out = keras.ops.convert_to_numpy(out)
+    assert output_count(model) == 1 and head_count(model) == depth
+    x = _images()
+    heads = _heads(model, x)
+    assert len(heads) == depth
+    for out in heads:
         assert out.shape == (2, 32, 32, 2) and out.dtype == np.float32
         np.testing.assert_allclose(out.sum(axis=-1), 1.0, atol=1e-5)
+    # Inference: the full-depth head alone (BatchNorm in inference mode on both sides).
+    final = keras.ops.convert_to_numpy(model(x, training=False))
+    assert final.shape == (2, 32, 32, 2)
+    last = model.get_layer(f"unet_plus_plus_out{depth}")
+    probe = keras.Model(model.input, last.output)
+    np.testing.assert_array_equal(final, keras.ops.convert_to_numpy(probe(x)))
+    assert head_count(unet_plus_plus(filters=4, depth=depth)) == 1
 
 
 def test_deep_supervision_heads_are_separate_and_activated_once():
@@ -63,47 +77,61 @@ def test_deep_supervision_heads_are_separate_and_activated_once():
         )
 
 
-def test_deep_supervision_training_step_lowers_every_loss():
+def test_deep_supervision_loss_is_the_weighted_sum_of_the_head_losses():
+    model = unet_plus_plus(filters=4, depth=2, deep_supervision=True)
+    x = _images(1)
+    y = (x[..., :1] > 0.5).astype("float32")
+    bce = keras.losses.BinaryCrossentropy()
+    heads = _heads(model, x)
+    wrapped = DeepSupervisionLoss(bce, [0.25, 0.75])
+    expected = 0.25 * float(bce(y, heads[0])) + 0.75 * float(bce(y, heads[1]))
+    stacked = model(x, training=True)
+    assert float(wrapped(y, stacked)) == pytest.approx(expected, rel=1e-5)
+    # evaluation sees the final head only: the plain loss of it
+    final = model(x, training=False)
+    assert float(wrapped(y, final)) == pytest.approx(float(bce(y, final)), rel=1e-6)
+    assert DeepSupervisionLoss(bce, heads=4).weights == [0.25] * 4
+
+
+def test_deep_supervision_training_step_lowers_every_head_loss():
     keras.utils.set_random_seed(0)
     model = unet_plus_plus(filters=4, depth=2, deep_supervision=True)
-    n = output_count(model)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=["binary_crossentropy"] * n,
-        loss_weights=deep_supervision_weights(n),
-        run_eagerly=True,
-    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=DeepSupervisionLoss(keras.losses.BinaryCrossentropy(), heads=2),
+                  run_eagerly=True)
     x = _images(1)
     y = (x[..., :1] > 0.5).astype("float32")
     bce = keras.losses.BinaryCrossentropy()
 
     def losses_now():
-        return [float(bce(y, out)) for out in model(x, training=True)]
+        return [float(bce(y, out)) for out in _heads(model, x)]
 
     before = losses_now()
-    model.train_on_batch(x, (y,) * n)
+    model.train_on_batch(x, y)  # one target: the heads exist only inside the training step
     assert all(a < b for a, b in zip(losses_now(), before, strict=True))
 
 
-def test_inference_model_keeps_the_final_output(tmp_path):
-    model = unet_plus_plus(filters=4, depth=2, deep_supervision=True)
-    final = inference_model(model)
+def test_inference_model_keeps_the_final_output_of_a_multi_output_model():
+    # keras-seg 0.1 saved UNet++ with one output per head; such files still predict.
+    model = unet_plus_plus(filters=4, depth=2)
+    two = keras.Model(model.input, [model.output, model.output])
+    final = inference_model(two)
     assert output_count(final) == 1
-    x = _images()
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(final(x)), keras.ops.convert_to_numpy(model(x)[-1])
-    )
-    single = unet_plus_plus(filters=4, depth=2)
-    assert inference_model(single) is single
+    assert inference_model(model) is model
 
 
 def test_deep_supervision_keras_round_trip(tmp_path):
     model = unet_plus_plus(filters=4, depth=2, deep_supervision=True)
+    model.compile(optimizer="adam", loss=DeepSupervisionLoss(
+        keras.losses.BinaryCrossentropy(), [0.3, 0.7]))
     model.save(tmp_path / "upp.keras")
     loaded = keras.models.load_model(tmp_path / "upp.keras")
     x = _images()
-    for a, b in zip(loaded(x), model(x), strict=True):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    for training in (False, True):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(loaded(x, training=training)),
+            keras.ops.convert_to_numpy(model(x, training=training)))
+    assert loaded.loss.weights == [0.3, 0.7]
 
 
 def test_deep_supervision_weights():
