@@ -12,9 +12,9 @@ application's output).
 - ``{name}_preprocess``: a :class:`ChannelAffine` that maps the readers' z-scored channels to the
   values the encoder's first convolution saw in ImageNet training (the application's own
   ``Rescaling`` / ``Normalization`` layers and ``preprocess_input`` are replaced by it);
-- ``{name}_encoder``: a nested ``keras.Model``, the application built for the model's channel
-  count without its own preprocessing layers (its layers keep their Keras names), holding the
-  requested weights with the first convolution adapted to that channel count.
+- ``{name}_encoder_<Keras' layer name>``: the application's layers after its own preprocessing,
+  cloned into the model's graph for its channel count, holding the requested weights with the
+  first convolution adapted to that channel count.
 
 ``docs/encoders.md`` explains the preprocessing constants and the channel adaptation.
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -225,7 +224,8 @@ def encoder_features(
         freeze: build the encoder frozen (not trainable; its BatchNormalization then runs in
             inference mode), see :func:`set_encoder_trainable`.
         depth: how many of the strides 2, 4, 8, 16, 32 to use (1-5).
-        name: the model's name: the new layers are ``{name}_preprocess`` and ``{name}_encoder``.
+        name: the model's name: the new layers are ``{name}_preprocess`` and
+            ``{name}_encoder_<Keras' layer name>``.
 
     Returns:
         ``depth`` entries: the feature at stride ``2**k`` for k = 1..depth, or None where the
@@ -239,33 +239,52 @@ def encoder_features(
     if depth not in range(1, len(STRIDES) + 1) or spec.features[depth - 1] is None:
         raise ValueError(f"{name}: encoder {encoder!r} takes depth 1-{len(STRIDES)}, got {depth!r}")
     channels = inputs.shape[-1]
+    body = _body(_build_application(encoder, spec, weights), spec, depth)
     scale, offset = preprocessing_affine(spec.preprocessing, channels)
-    x = ChannelAffine(scale, offset, name=f"{name}_preprocess")(inputs)
-    model = encoder_model(encoder, channels, weights, depth, f"{name}{ENCODER_SUFFIX}")
-    model.trainable = not freeze
-    outputs = keras.tree.flatten(model(x))
-    features = iter(outputs)
-    return [None if f is None else next(features) for f in spec.features[:depth]]
+    preprocess = ChannelAffine(scale, offset, name=f"{name}_preprocess")
+    prefix = f"{name}{ENCODER_SUFFIX}_"
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        config["name"] = prefix + layer.name
+        if isinstance(layer, keras.layers.BatchNormalization):
+            config["momentum"] = blocks.BN_MOMENTUM  # see blocks.py: short trainings
+        if isinstance(layer, keras.Sequential):  # ConvNeXt's stem: built on its call instead
+            config.pop("build_input_shape", None)
+            config["layers"] = [{k: v for k, v in c.items() if k != "build_config"}
+                                for c in config["layers"] if c["class_name"] != "InputLayer"]
+        return layer.__class__.from_config(config)
+
+    def call(layer: keras.layers.Layer, *args, **kwargs):
+        if args and args[0] is inputs:  # the encoder's first layer reads the preprocessed input
+            args = (preprocess(inputs), *args[1:])
+        return layer(*args, **kwargs)
+
+    # Cloning onto the model's own input puts the encoder's layers in the model's graph (no
+    # nested model) and builds the first convolution for ``channels`` inputs.
+    cloned = keras.models.clone_model(body, input_tensors=inputs, clone_function=clone,
+                                      call_function=call)
+    encoder_layers = [layer for layer in cloned.layers if layer.name.startswith(prefix)]
+    if weights is not None:
+        _copy_weights(body, encoder_layers, prefix, spec.preprocessing == "caffe", channels)
+    for layer in encoder_layers:
+        layer.trainable = not freeze
+    outputs = iter(keras.tree.flatten(cloned.outputs))
+    return [None if f is None else next(outputs) for f in spec.features[:depth]]
 
 
 def encoder_model(
-    encoder: str, channels: int, weights: str | None = None, depth: int = 5, name: str = "encoder"
+    encoder: str, channels: int, weights: str | None = None, depth: int = 5,
+    name: str = "features",
 ) -> keras.Model:
-    """The encoder alone: ``[batch, H, W, channels]`` (already preprocessed) -> its features.
+    """Preprocessing and encoder alone: ``[batch, H, W, channels]`` -> the skip features.
 
     Outputs are the features at strides 2, 4, ..., ``2**depth`` that the encoder has (ConvNeXt
-    has no stride-2 one), shallowest first; the layers keep their Keras names. See
-    :func:`encoder_features` for ``weights``.
+    has no stride-2 one), shallowest first. See :func:`encoder_features` for the arguments.
     """
-    spec = ENCODERS[encoder]
-    model = _body(_build_application(encoder, spec, None, channels), spec, depth, name)
-    if weights is not None:
-        rgb = _body(_build_application(encoder, spec, weights, 3), spec, depth, name)
-        _copy_weights(rgb, model, spec.preprocessing == "caffe", channels)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = blocks.BN_MOMENTUM  # see blocks.py: short trainings
-    return model
+    inputs = keras.Input(shape=(None, None, channels), name=f"{name}_input")
+    features = encoder_features(inputs, encoder, weights, False, depth, name)
+    return keras.Model(inputs, [f for f in features if f is not None], name=name)
 
 
 def preprocessing_affine(mode: str, channels: int) -> tuple[list[float], list[float]]:
@@ -304,21 +323,20 @@ def set_encoder_trainable(model: keras.Model, trainable: bool) -> None:
     A frozen encoder's weights are not trained and its BatchNormalization layers run in inference
     mode (Keras 3 does so for non-trainable BatchNormalization), as Keras' transfer-learning guide
     recommends. Compile the model again after calling this: Keras fixes the trainable weights at
-    compile time. Works on a model loaded from ``.keras`` too (the encoder is the nested model
-    named ``{model.name}_encoder``; its frozen state is saved with it).
+    compile time. Works on a model loaded from ``.keras`` too: the encoder's layers are the ones
+    named ``{model.name}_encoder_*``, and their trainable state is saved with the model.
 
     Raises:
         ValueError: ``model`` has no encoder.
     """
-    encoder_layers = [
-        layer for layer in model.layers
-        if isinstance(layer, keras.Model) and layer.name.endswith(ENCODER_SUFFIX)
-    ]
-    if len(encoder_layers) != 1:
+    prefix = f"{model.name}{ENCODER_SUFFIX}_"
+    layers = [layer for layer in model.layers if layer.name.startswith(prefix)]
+    if not layers:
         raise ValueError(
             f"model {model.name!r} has no pretrained-style encoder (build it with encoder=NAME)"
         )
-    encoder_layers[0].trainable = bool(trainable)
+    for layer in layers:
+        layer.trainable = bool(trainable)
 
 
 def _feature_tensor(application: keras.Model, feature: str):
@@ -330,32 +348,25 @@ def _feature_tensor(application: keras.Model, feature: str):
     return layer.input if where == "input" else layer.output
 
 
-def _body(application: keras.Model, spec: EncoderSpec, depth: int, name: str) -> keras.Model:
+def _body(application: keras.Model, spec: EncoderSpec, depth: int) -> keras.Model:
     """``application`` from after its own preprocessing layers to the table's features."""
     layers = application.layers
     start = next(
         i for i, layer in enumerate(layers) if not isinstance(layer, _PREPROCESSING_LAYERS)
     )
     wanted = [_feature_tensor(application, f) for f in spec.features[:depth] if f is not None]
-    return keras.Model(layers[start].input, wanted, name=name)
+    return keras.Model(layers[start].input, wanted)
 
 
-def _build_application(
-    encoder: str, spec: EncoderSpec, weights: str | None, channels: int
-) -> keras.Model:
-    """The application for ``channels`` inputs with ``weights``; a download or file failure is
-    a one-line UserError."""
+def _build_application(encoder: str, spec: EncoderSpec, weights: str | None) -> keras.Model:
+    """The RGB application with ``weights``; a download or file failure is a one-line UserError."""
     if weights not in (None, "imagenet"):
         path = os.path.expanduser(weights)
         if not os.path.isfile(path):
             raise UserError(f"encoder_weights file not found: {weights}")
         weights = path
     try:
-        with warnings.catch_warnings():  # "usually expects 1 or 3 input channels": we adapt them
-            warnings.filterwarnings("ignore", message=".*input channels", category=UserWarning)
-            return spec.application(
-                include_top=False, weights=weights, input_shape=(None, None, channels)
-            )
+        return spec.application(include_top=False, weights=weights, input_shape=(None, None, 3))
     except UserError:
         raise
     except Exception as error:  # Keras raises a bare Exception for a failed download
@@ -374,20 +385,18 @@ def _build_application(
         ) from None
 
 
-def _copy_weights(source: keras.Model, target: keras.Model, bgr: bool, channels: int) -> None:
-    """Copy ``source``'s weights (an RGB encoder) into ``target`` (the same encoder for
-    ``channels`` inputs), flipping the first kernel from BGR when ``bgr`` and adapting it.
-
-    Layers are matched by position: both were built from the same table entry, and automatic
-    layer names differ between two builds in one session.
-    """
+def _copy_weights(source: keras.Model, layers: list, prefix: str, bgr: bool,
+                  channels: int) -> None:
+    """Copy ``source``'s weights (the RGB application) into its clones ``layers`` (named
+    ``prefix`` + the source layer's name), flipping the first kernel from BGR when ``bgr`` and
+    adapting it to ``channels`` inputs."""
     first = True
-    for src, dst in zip(source.layers, target.layers, strict=True):
-        if not dst.weights:
+    for layer in layers:
+        if not layer.weights:
             continue
-        values = src.get_weights()
+        values = source.get_layer(layer.name.removeprefix(prefix)).get_weights()
         if first:
             kernel = values[0][:, :, ::-1, :] if bgr else values[0]
             values = [adapt_first_kernel(kernel, channels), *values[1:]]
             first = False
-        dst.set_weights(values)
+        layer.set_weights(values)

@@ -7,16 +7,20 @@ from keras_seg.models import MODEL_NAMES, get_model, output_count
 
 
 def test_model_names_and_exports():
-    assert MODEL_NAMES == ("unet", "attention_unet", "res_unet", "unet_plus_plus")
+    assert MODEL_NAMES == (
+        "unet", "attention_unet", "res_unet", "unet_plus_plus", "fpn", "deeplabv3_plus"
+    )
+    assert MODEL_NAMES == tuple(models.MODELS)  # one registry: the names derive from it
     for name in MODEL_NAMES:
-        assert callable(getattr(models, name))
+        assert getattr(models, name) is models.MODELS[name]
 
 
 def test_unknown_model_name():
     with pytest.raises(ValueError) as info:
         get_model("xyz")
     assert str(info.value) == (
-        "unknown model 'xyz'; valid names: unet, attention_unet, res_unet, unet_plus_plus"
+        "unknown model 'xyz'; valid names: unet, attention_unet, res_unet, unet_plus_plus, fpn, "
+        "deeplabv3_plus"
     )
 
 
