@@ -6,6 +6,10 @@ for ``--rounds`` rounds (the order flips every round: K T, T K, K T, ...) so tha
 on a shared machine hits both alike. Prints one JSON line: the median of each figure per side,
 ``ratio`` = Keras median / PyTorch median, and every run's figures.
 
+``--backends tensorflow,jax,torch`` runs ``throughput.py`` once per Keras backend in each round
+(sides ``keras`` for tensorflow, ``keras_jax``, ``keras_torch``), each with its own ratio to
+PyTorch (``ratio`` for ``keras``, ``ratio_keras_jax``, ...).
+
 ``--torch-channels-last`` adds a PyTorch run in NHWC memory layout to each round (an extra
 figure; the ratio stays against the kit as users run it). ``--keras-args`` passes more options
 to ``throughput.py`` (e.g. ``"--jit-compile 1"``).
@@ -45,8 +49,10 @@ def compare(args: argparse.Namespace) -> dict:
     shape = ["--batch-size", str(args.batch_size), "--image-size", str(args.image_size),
              "--filters", str(args.filters), "--steps", str(args.steps),
              "--warmup", str(args.warmup), "--infer-steps", str(args.infer_steps)]
-    sides = {"keras": ("throughput.py", shape + shlex.split(args.keras_args)),
-             "torch": ("torch_reference.py", shape)}
+    sides = {("keras" if name == "tensorflow" else f"keras_{name}"):
+             ("throughput.py", shape + ["--backend", name] + shlex.split(args.keras_args))
+             for name in args.backends.split(",")}
+    sides["torch"] = ("torch_reference.py", shape)
     if args.torch_channels_last:
         sides["torch_channels_last"] = ("torch_reference.py",
                                         shape + ["--memory-format", "channels_last"])
@@ -57,14 +63,17 @@ def compare(args: argparse.Namespace) -> dict:
             script, script_args = sides[name]
             runs[name].append(run_json(script, script_args))
     summary = {name: medians(side_runs) for name, side_runs in runs.items()}
-    ratio = {k: round(summary["keras"][k] / summary["torch"][k], 3) for k in FIGURES[:4]}
+    ratios = {("ratio" if name == "keras" else f"ratio_{name}"):
+              {k: round(summary[name][k] / summary["torch"][k], 3) for k in FIGURES[:4]}
+              for name in sides if name.startswith("keras")}
     return {
-        "ratio": ratio,
+        **ratios,
         **summary,
         "settings": {"batch_size": args.batch_size, "image_size": args.image_size,
                      "filters": args.filters, "rounds": args.rounds, "steps": args.steps,
                      "warmup": args.warmup, "infer_steps": args.infer_steps,
-                     "keras_args": args.keras_args, "cpu_count": os.cpu_count()},
+                     "backends": args.backends, "keras_args": args.keras_args,
+                     "cpu_count": os.cpu_count()},
         "runs": {name: [{k: r[k] for k in FIGURES} | {"load_avg_1m": r["settings"]["load_avg_1m"]}
                         for r in side_runs] for name, side_runs in runs.items()},
     }
@@ -79,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per run")
     parser.add_argument("--warmup", type=int, default=1, help="untimed training steps per run")
     parser.add_argument("--infer-steps", type=int, default=3, help="timed inference batches")
+    parser.add_argument("--backends", default="tensorflow",
+                        help="comma-separated Keras backends to time (tensorflow,jax,torch)")
     parser.add_argument("--keras-args", default="", help="more options for throughput.py")
     parser.add_argument("--torch-channels-last", action="store_true",
                         help="also time PyTorch in channels_last (NHWC) memory layout")

@@ -18,6 +18,10 @@ Each figure runs the code path the package runs:
 
 The defaults are the reference comparison: U-Net with 32 filters, 256x256x3, batch 16, soft
 Dice pooled over the batch, float32, the package's default compile settings (no XLA).
+
+``--backend tensorflow|jax|torch`` picks the Keras backend (default: ``KERAS_BACKEND``). The
+compile setting is the one ``train.py`` uses there (``keras_seg.backend.jit_compile``: JAX always
+compiles); ``serve_img_per_s`` is TensorFlow serving the SavedModel each backend exports.
 """
 
 from __future__ import annotations
@@ -27,16 +31,28 @@ import json
 import os
 import platform
 import resource
+import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def backend_arg(argv: list[str]) -> str | None:
+    """The ``--backend`` of ``argv``, read before Keras is imported (Keras reads it once)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--backend")
+    return pre.parse_known_args(argv)[0].backend
+
+
+if __name__ == "__main__" and backend_arg(sys.argv[1:]):
+    os.environ["KERAS_BACKEND"] = backend_arg(sys.argv[1:])
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_seg import losses  # noqa: E402
+from keras_seg import backend, losses  # noqa: E402
 from keras_seg.data.pipeline import make_dataset  # noqa: E402
 from keras_seg.data.sliceset import SliceSet  # noqa: E402
 from keras_seg.export import export_saved_model, load_saved_model  # noqa: E402
@@ -97,6 +113,9 @@ def images_per_second(times: list[float], batch_size: int, warmup: int) -> float
 
 def measure(args: argparse.Namespace) -> dict:
     """Build, train, predict and serve the model of ``args``; return the JSON record."""
+    if args.backend and args.backend != backend.current():
+        raise SystemExit(f"error: --backend {args.backend}, but Keras already runs on "
+                         f"{backend.current()} (run this script as a program)")
     if args.intra_op:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
     if args.inter_op:
@@ -112,7 +131,7 @@ def measure(args: argparse.Namespace) -> dict:
     loss = losses.get(args.loss, **({"batch": True} if args.loss_batch else {}))
     model.compile(optimizer=keras.optimizers.Adam(args.lr),
                   loss=[loss] * n_out if n_out > 1 else loss,
-                  jit_compile=args.jit_compile, steps_per_execution=1)
+                  jit_compile=backend.jit_compile(args.jit_compile), steps_per_execution=1)
 
     data = random_slices(args.batch_size * 2, args.image_size, args.channels, args.seed)
     dataset = make_dataset(data, args.batch_size, training=True, seed=args.seed, augment=True,
@@ -142,6 +161,7 @@ def measure(args: argparse.Namespace) -> dict:
 
     return {
         "framework": "keras",
+        "backend": backend.current(),
         "model": args.model,
         "train_img_per_s": round(train, 3),
         "infer_img_per_s": round(infer, 3),
@@ -157,7 +177,7 @@ def measure(args: argparse.Namespace) -> dict:
             "parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
             "loss": args.loss, "loss_batch": args.loss_batch, "lr": args.lr,
             "steps": args.steps, "warmup": args.warmup, "infer_steps": args.infer_steps,
-            "jit_compile": args.jit_compile, "precision": args.precision,
+            "jit_compile": backend.jit_compile(args.jit_compile), "precision": args.precision,
             "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (on)"),
@@ -165,15 +185,24 @@ def measure(args: argparse.Namespace) -> dict:
             "infer": "model.predict(images, batch_size)",
             "serve": "keras_seg.export SavedModel, serve endpoint",
             "tensorflow": tf.__version__, "keras": keras.__version__,
+            "backend_version": backend_version(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
             "load_avg_1m": round(os.getloadavg()[0], 2),
         },
     }
 
 
+def backend_version() -> str:
+    """The version of the package the running Keras backend computes with."""
+    module = {"tensorflow": "tensorflow", "jax": "jaxlib", "torch": "torch"}[backend.current()]
+    return __import__(module).__version__
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="unet")
+    parser.add_argument("--backend", choices=backend.BACKENDS,
+                        help="Keras backend (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--filters", type=int, default=32,
                         help="first-level features; 0 keeps the builder's default")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -187,7 +216,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
     parser.add_argument("--infer-steps", type=int, default=5, help="timed inference batches")
     parser.add_argument("--jit-compile", type=int, choices=(0, 1), default=0,
-                        help="model.compile(jit_compile=...): XLA")
+                        help="model.compile(jit_compile=...): XLA on tensorflow, torch.compile "
+                             "on torch; jax always compiles")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="keras mixed-precision policy")
     parser.add_argument("--intra-op", type=int, default=0, help="TF intra-op threads; 0 = TF's")
