@@ -62,6 +62,10 @@ def compare(args: argparse.Namespace) -> dict:
         for name in order:
             script, script_args = sides[name]
             runs[name].append(run_json(script, script_args))
+            # Each run's figures as they come, so that a long comparison shows its progress.
+            print(json.dumps({"round": round_index + 1, "side": name,
+                              **{k: runs[name][-1][k] for k in FIGURES}}),
+                  file=sys.stderr, flush=True)
     summary = {name: medians(side_runs) for name, side_runs in runs.items()}
     ratios = {("ratio" if name == "keras" else f"ratio_{name}"):
               {k: round(summary[name][k] / summary["torch"][k], 3) for k in FIGURES[:4]}
