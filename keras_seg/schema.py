@@ -82,7 +82,8 @@ class Kind:
 
     @property
     def describe(self) -> str:
-        return self.text + (" or null" if self.nullable else "")
+        text = ", ".join(self.valid()) if self.valid is not None else self.text
+        return text + (" or null" if self.nullable else "")
 
 
 def integer(low: int, high: int, nullable: bool = False) -> Kind:

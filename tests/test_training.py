@@ -151,3 +151,61 @@ def test_kfold_config_selects_disjoint_folds_covering_every_volume():
     assert sorted(sum(vals, [])) == sorted(data.volumes)
     train, val = training._split(data, {**dcfg, "fold": 1})
     assert not set(train.volumes) & set(val.volumes) and len(train) + len(val) == len(data)
+
+
+@pytest.mark.slow
+def test_unfreeze_epoch_trains_the_encoder_from_that_epoch_and_resumes(tmp_path):
+    """Epoch 1 with a frozen encoder, epoch 2 with the whole model; a resume keeps it unfrozen."""
+    config = config_lib.resolve(None, {
+        "model": {"name": "unet", "encoder": "mobilenetv2", "encoder_freeze": True,
+                  "filters": 4},
+        "data": {"image_size": 32, "options": {"num_volumes": 6, "slices_per_volume": 4},
+                 "val_volumes": 2},
+        "training": {"epochs": 2, "batch_size": 8, "unfreeze_epoch": 1},
+        "output": str(tmp_path / "run")})
+    run = tmp_path / "run"
+    encoder_weights = {}
+
+    class Snapshot(keras.callbacks.Callback):
+        def weights(self):
+            return [np.array(w) for w in self.model.weights
+                    if "_encoder_" in w.path and "moving" not in w.path]
+
+        def on_train_begin(self, logs=None):
+            encoder_weights.setdefault("start", self.weights())
+
+        def on_epoch_end(self, epoch, logs=None):
+            encoder_weights[epoch] = self.weights()
+
+    real = training.make_callbacks
+
+    def with_snapshot(*args, **kwargs):
+        callbacks = real(*args, **kwargs)
+        callbacks.all.append(Snapshot())
+        return callbacks
+
+    training.make_callbacks = with_snapshot
+    try:
+        summary = training.train(config)
+    finally:
+        training.make_callbacks = real
+    assert summary["epochs_run"] == 2
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [1, 2]
+    # epoch 1 (frozen) left the encoder's weights as built, epoch 2 (unfrozen) changed them
+    assert encoder_weights[0] and all(np.array_equal(a, b) for a, b in
+                                      zip(encoder_weights["start"], encoder_weights[0],
+                                          strict=True))
+    changed = [not np.array_equal(a, b) for a, b in
+               zip(encoder_weights[0], encoder_weights[1], strict=True)]
+    assert any(changed)
+    last = keras.models.load_model(run / training.LAST_CHECKPOINT)
+    assert all(layer.trainable for layer in last.layers if "_encoder_" in layer.name)
+    resumed = training.train(training.resume_config(str(run), {"training": {"epochs": 3}}))
+    assert resumed["epochs_run"] == 3
+
+
+def test_unfreeze_epoch_without_a_frozen_encoder_is_refused(tmp_path):
+    config = _tiny_config(tmp_path, unfreeze_epoch=1)
+    with pytest.raises(training.UserError, match="unfreeze_epoch needs a frozen encoder"):
+        training.train(config)
+    assert not (tmp_path / "run").exists()

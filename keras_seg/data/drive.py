@@ -27,6 +27,10 @@ from keras_seg.data.records import Record, image_files, natural_key, require_dir
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 
+# Config defaults of this data set (keras_seg.data.defaults): 480-pixel patches of the
+# 584x565 photographs, 4 per batch.
+DEFAULTS = {"data": {"image_size": 480}, "training": {"batch_size": 4}}
+
 SUBSETS = ("training", "test")
 MANUALS = ("1st_manual", "2nd_manual")
 _NUMBER = re.compile(r"^(\d+)_")

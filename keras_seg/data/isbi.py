@@ -26,6 +26,9 @@ from keras_seg.data.records import Record, image_files, natural_key, pair_by_ste
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 
+# Config defaults of this data set (keras_seg.data.defaults): the sections' full 512 pixels.
+DEFAULTS = {"data": {"image_size": 512}}
+
 SUBSETS = ("train", "test")
 FOREGROUNDS = ("membrane", "cell")
 

@@ -21,6 +21,10 @@ from keras_seg.data.plan import Plan, VolumeTask
 from keras_seg.data.sliceset import SliceSet
 from keras_seg.errors import UserError
 
+# Config defaults of this data set (keras_seg.data.defaults): the synthetic job is sized for a
+# 2-core CPU: 16 filters, 128 pixels, 4 of its 24 volumes validate.
+DEFAULTS = {"model": {"filters": 16}, "data": {"image_size": 128, "val_volumes": 4}}
+
 
 def _smooth_noise(rng: np.random.Generator, size: int, scale: int) -> np.ndarray:
     """Zero-mean, unit-std noise smoothed to features of about ``scale`` pixels."""
