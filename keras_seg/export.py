@@ -54,7 +54,9 @@ def network_stride(model: keras.Model, probe_size: int = 1024) -> int:
     """The total downsampling factor of ``model``: input sizes must be multiples of it.
 
     Found symbolically (no computation): the input size divided by the smallest spatial size
-    among the layer outputs for a ``probe_size`` square input.
+    among the layer outputs for a ``probe_size`` square input. Outputs whose size does not grow
+    with the input (global pooling: squeeze-excite blocks, DeepLabV3+'s image pooling) are left
+    out, by probing at two sizes.
     """
     outputs = []
     for layer in model.layers:
@@ -64,9 +66,13 @@ def network_stride(model: keras.Model, probe_size: int = 1024) -> int:
             continue
     probe = keras.Model(model.inputs, outputs)
     channels = model.inputs[0].shape[-1]
-    specs = keras.tree.flatten(
-        probe.compute_output_spec(keras.KerasTensor((1, probe_size, probe_size, channels))))
-    return probe_size // min(int(s.shape[1]) for s in specs)
+
+    def sizes(side: int) -> list[int]:
+        specs = probe.compute_output_spec(keras.KerasTensor((1, side, side, channels)))
+        return [int(s.shape[1]) for s in keras.tree.flatten(specs)]
+
+    small, large = sizes(probe_size), sizes(2 * probe_size)
+    return probe_size // min(a for a, b in zip(small, large, strict=True) if b != a)
 
 
 def export_saved_model(model: keras.Model, path: str) -> None:
