@@ -575,11 +575,13 @@ def train(config: dict, *, overwrite: bool = False, verbose: int | None = None) 
 
 
 def _start_files(run: Run, overwrite: bool) -> None:
-    """A new run's first file, its config (after clearing a replaced run's files)."""
-    if run.chief and not run.resume:
-        if overwrite:
-            run.directory.clear()
-        config_lib.save(run.config, run.directory.file("config.yaml"))
+    """A new run's first file, its config (after clearing a replaced run's files); a resumed
+    run's config records its new total of epochs."""
+    if not run.chief:
+        return
+    if overwrite and not run.resume:
+        run.directory.clear()
+    config_lib.save(run.config, run.directory.file("config.yaml"))
 
 
 def _for_strategy(model: keras.Model, run: Run) -> keras.Model:
