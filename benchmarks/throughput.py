@@ -56,7 +56,7 @@ from keras_seg import backend, losses  # noqa: E402
 from keras_seg.data.pipeline import make_dataset  # noqa: E402
 from keras_seg.data.sliceset import SliceSet  # noqa: E402
 from keras_seg.export import export_saved_model, load_saved_model  # noqa: E402
-from keras_seg.models import get_model, output_count  # noqa: E402
+from keras_seg.models import get_model, head_count  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -127,15 +127,15 @@ def measure(args: argparse.Namespace) -> dict:
     flops = forward_conv_flops(get_model(args.model, input_shape=shape, **options))
     keras.backend.clear_session()
     model = get_model(args.model, input_shape=(None, None, args.channels), **options)
-    n_out = output_count(model)
+    heads = head_count(model)
     loss = losses.get(args.loss, **({"batch": True} if args.loss_batch else {}))
     model.compile(optimizer=keras.optimizers.Adam(args.lr),
-                  loss=[loss] * n_out if n_out > 1 else loss,
+                  loss=losses.DeepSupervisionLoss(loss, heads=heads) if heads > 1 else loss,
                   jit_compile=backend.jit_compile(args.jit_compile), steps_per_execution=1)
 
     data = random_slices(args.batch_size * 2, args.image_size, args.channels, args.seed)
-    dataset = make_dataset(data, args.batch_size, training=True, seed=args.seed, augment=True,
-                           num_outputs=n_out).repeat()
+    dataset = make_dataset(data, args.batch_size, training=True, seed=args.seed,
+                           augment=True).repeat()
     timer = StepTimer()
     model.fit(dataset, epochs=1, steps_per_epoch=args.warmup + args.steps, verbose=0,
               callbacks=[timer])

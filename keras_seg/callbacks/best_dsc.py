@@ -36,8 +36,9 @@ class BestDSCCheckpoint(keras.callbacks.Callback):
         volume_ids: the volume id of each validation slice, in the same order.
         filepath: where to save the best model (``.keras``); ``None`` to only score.
         threshold: probability threshold of a single-channel prediction.
-        output_index: which model output to score when the model has several (deep
-            supervision): the last by default.
+        output_index: which output to score for a user's model with several outputs (the
+            last by default); keras-seg's own models have one (a deep-supervised model's
+            extra heads exist only in its training step).
         monitor: the name of the log entry.
         verbose: print a line when the best model improves.
         eager_predict: call the model directly instead of ``predict_on_batch``; needed under

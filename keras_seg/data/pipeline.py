@@ -162,7 +162,7 @@ def _disk_gather(data: SliceSet, multiple: int | None):
 
 
 def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int = 0,
-                 augment: bool | dict = True, num_outputs: int = 1,
+                 augment: bool | dict = True,
                  pad_multiple: int = DEFAULT_MULTIPLE, foreground_fraction: float = 0.5,
                  patches_per_image: int | None = None,
                  positive_fraction: float | None = None) -> tf.data.Dataset:
@@ -177,7 +177,6 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
         seed: seed of the shuffle and of every random transform.
         augment: config ``data.augment``: True, False or a settings dict
             (keras_seg.data.augment); used when training.
-        num_outputs: the model's output count (deep supervision): the target is repeated.
         pad_multiple: whole images whose sides are not multiples of this are zero-padded at
             the bottom and right, with weight 0 on the padding (default 32).
         foreground_fraction: share of training patches centred on a foreground pixel.
@@ -189,8 +188,8 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
 
     Returns:
         A dataset of ``(x, y)`` or, when weights exist, ``(x, y, w)`` batches: x float32
-        (B, H, W, C), y float32 0/1 (B, H, W, 1) (a tuple of ``num_outputs`` copies when > 1),
-        w float32 (B, H, W, 1). Unlabelled data (evaluation only) gives x alone.
+        (B, H, W, C), y float32 0/1 (B, H, W, 1), w float32 (B, H, W, 1). Unlabelled data
+        (evaluation only) gives x alone.
     """
     labelled = data.masks is not None
     if training and not labelled:
@@ -252,7 +251,6 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
         if not has_y:
             return x
         y = labels[..., :1]
-        y = (y,) * num_outputs if num_outputs > 1 else y
         return (x, y) if not has_w else (x, y, labels[..., 1:])
 
     if training:

@@ -182,12 +182,6 @@ def test_foreground_positions_by_hand():
     assert capped[2].tolist() == [7] and len(set(capped[0][:7].tolist())) == 7
 
 
-def test_deep_supervision_repeats_the_target():
-    x, y = next(iter(make_dataset(_indexed(4), 4, training=True, num_outputs=3)))
-    assert isinstance(y, tuple) and len(y) == 3
-    np.testing.assert_array_equal(y[0], y[2])
-
-
 def test_unlabelled_data_evaluates_to_images_only_and_cannot_train():
     data = _indexed(4, masks=False)
     batch = next(iter(make_dataset(data, 4, training=False)))
