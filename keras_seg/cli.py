@@ -45,6 +45,12 @@ def _train_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(setting.option, dest=_dest(setting), default=None, metavar="X",
                            help=help_text)
+    from keras_seg.models import ENCODER_NAMES
+
+    p.add_argument("--encoder", metavar="NAME",
+                   help="the model's encoder, same as --set model.encoder=NAME (unet, "
+                   "unet_plus_plus, fpn, deeplabv3_plus; --set model.encoder_weights=imagenet|"
+                   f"PATH, --set model.encoder_freeze=true): {', '.join(ENCODER_NAMES)}")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in --output (otherwise refused)")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=None,
@@ -88,6 +94,13 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         except UserError as e:
             raise UserError(f"{setting.option}: {e}") from None
         schema.set_item(out, setting.key, value)
+    if args.encoder is not None:
+        from keras_seg.models import ENCODER_NAMES
+
+        if args.encoder not in ENCODER_NAMES:
+            raise UserError(f"unknown encoder {args.encoder[:60]!r} (--encoder); valid: "
+                            f"{', '.join(ENCODER_NAMES)}")
+        schema.set_item(out, "model.encoder", args.encoder)
     for key, text in args.set_items:
         schema.check_key(key)
         value = schema.parse_text(text)

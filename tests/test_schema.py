@@ -21,8 +21,8 @@ OTHER = {
     "training.batch_size": 2, "training.lr": 0.5, "training.optimizer": "sgd",
     "training.schedule": "cosine", "training.seed": 9, "training.mixed_precision": True,
     "training.jit": True, "training.distribute": "mirrored", "training.backend": "jax",
-    "training.unfreeze_epoch": 2, "data.cache": "disk", "data.cache_dir": "c", "training.find_lr": True,
-    "training.find_lr_then_train": True, "training.resume": True,
+    "training.unfreeze_epoch": 2, "data.cache": "disk", "data.cache_dir": "c",
+    "training.find_lr": True, "training.find_lr_then_train": True, "training.resume": True,
     "training.loss_weights": [1.0, 2.0], "output": "out",
 }
 
@@ -134,3 +134,9 @@ def test_readme_config_table_is_the_generated_one():
     assert table == schema.markdown_table(), (
         "regenerate with: python -c 'from keras_seg import schema; "
         "print(schema.markdown_table(), end=\"\")'")
+
+
+def test_encoder_flag_sets_the_model_encoder_and_refuses_unknown_names():
+    assert _parse("--encoder", "resnet50")["model"]["encoder"] == "resnet50"
+    with pytest.raises(UserError, match="unknown encoder 'resnet51'.*resnet50"):
+        _parse("--encoder", "resnet51")
