@@ -301,6 +301,10 @@ SETTINGS: tuple[Setting, ...] = (
             "go on from the run directory's last finished epoch"),
     Setting("training.unfreeze_epoch", None, integer(1, 100000, nullable=True),
             "with model.encoder_freeze: train the whole model from this epoch on (null: never)"),
+    Setting("training.choose_postprocessing", True, boolean(),
+            "after training, try connected-component post-processing on the validation "
+            "volumes; record it (postprocess.json) only if it raises their mean per-volume "
+            "DSC; predict applies it (one extra prediction pass over the validation volumes)"),
     Setting("training.loss_weights", None, weight_list(),
             "loss weight per model output (deep supervision; null: equal, summing to 1)"),
     Setting("output", None, text("a directory path"),

@@ -523,6 +523,12 @@ def finish_run(run: Run, data: Data, model: keras.Model, callbacks: Callbacks) -
         best = keras.models.load_model(best_path)
         export_saved_model(best, os.path.join(out, "saved_model"))
         check_export(best, os.path.join(out, "saved_model"), data.val.images[:2])
+        if run.tcfg["choose_postprocessing"]:
+            from keras_seg.predict import choose_postprocessing
+
+            record = choose_postprocessing(out, batch_size=run.tcfg["batch_size"],
+                                           verbose=int(run.verbose == 1))
+            summary["postprocess"] = record["chosen"]
     write_json_atomically(os.path.join(out, "summary.json"), summary)
     return summary
 

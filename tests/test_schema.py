@@ -22,7 +22,8 @@ OTHER = {
     "training.schedule": "cosine", "training.seed": 9, "training.mixed_precision": True,
     "training.jit": True, "training.distribute": "mirrored", "training.backend": "jax",
     "training.unfreeze_epoch": 2, "data.cache": "disk", "data.cache_dir": "c",
-    "training.find_lr": True, "training.find_lr_then_train": True, "training.resume": True,
+    "training.find_lr": True, "training.find_lr_then_train": True,
+    "training.choose_postprocessing": False, "training.resume": True,
     "training.loss_weights": [1.0, 2.0], "output": "out",
 }
 
@@ -53,7 +54,7 @@ def test_every_key_has_a_flag_and_set_reaches_it(key):
     if key == "data.options":
         via_flag = _parse("--data-option", "crop_to_brain=true")
     elif setting.kind.describe == "true or false":
-        via_flag = _parse(setting.option)
+        via_flag = _parse(setting.option if value else "--no-" + setting.option[2:])
     else:
         text = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
         text = text.lower() if isinstance(value, bool) else text

@@ -139,6 +139,10 @@ def test_explicit_validation_volumes(tmp_path):
     saved = yaml.safe_load((pathlib.Path(config["output"]) / "config.yaml").read_text())
     assert saved["data"]["val_volume_ids"] == ["synthetic_000", "synthetic_005"]
     assert os.path.isfile(os.path.join(config["output"], "saved_model", "saved_model.pb"))
+    # post-processing was tried on the validation volumes and its choice recorded
+    record = json.loads((pathlib.Path(config["output"]) / "postprocess.json").read_text())
+    assert summary["postprocess"] == record["chosen"]
+    assert record["baseline_dsc"] == pytest.approx(summary["best_val_dsc"], abs=1e-6)
 
 
 def test_kfold_config_selects_disjoint_folds_covering_every_volume():
