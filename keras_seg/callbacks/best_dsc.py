@@ -73,7 +73,8 @@ class BestDSCCheckpoint(keras.callbacks.Callback):
         """DSC of each validation volume for the current model, in order of first appearance."""
         sums = []
         for batch in self.validation_data:
-            x, y = batch[0], batch[1]
+            # numpy in: JAX's and torch's predict_on_batch reject TensorFlow tensors
+            x, y = keras.tree.map_structure(np.asarray, batch[0]), batch[1]
             w = batch[2] if len(batch) > 2 else None
             if isinstance(y, (tuple, list)):
                 y = y[self.output_index]
