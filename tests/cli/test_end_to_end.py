@@ -79,7 +79,7 @@ def test_saved_model_serves_the_probabilities_of_best_keras(run_dir):
 def test_predict_takes_the_data_and_size_from_the_run(run_dir, tmp_path):
     status = cli.main(["predict", "--model", str(run_dir / "best.keras"), "--output",
                        str(tmp_path), "--data-option", "num_volumes=2",
-                       "--data-option", "slices_per_volume=3"])
+                       "--data-option", "slices_per_volume=3", "--postprocess", "none"])
     assert status == 0
     data = synthetic.generate(num_volumes=2, slices_per_volume=3, image_size=32)
     model = keras.models.load_model(run_dir / "best.keras")

@@ -68,7 +68,7 @@ def test_a_deep_supervision_model_serves_its_final_output(tmp_path):
     x = np.random.default_rng(1).standard_normal((2, 8, 8, 1)).astype(np.float32)
     loaded = load_saved_model(str(tmp_path / "sm"))  # keep it alive: it owns the variables
     served = np.asarray(loaded.serve(x))
-    np.testing.assert_allclose(served, np.asarray(model(x, training=False)[-1]), atol=1e-5)
+    np.testing.assert_allclose(served, np.asarray(model(x, training=False)), atol=1e-5)
 
 
 def test_onnx_without_a_converter_is_a_clear_error(tiny_unet_path, tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ TINY = {"model": {"name": "unet", "filters": 4, "depth": 2},
         "training": {"epochs": 2, "batch_size": 8}}
 
 
-def train(*argv, timeout=300) -> subprocess.CompletedProcess:
+def train(*argv, timeout=900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "train.py", *map(str, argv)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -161,7 +161,7 @@ def test_a_second_process_on_the_same_output_is_refused(tiny_config, tmp_path):
                               str(run)], cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 240
+        deadline = time.time() + 600
         while not (run / ".lock").exists() and time.time() < deadline:
             time.sleep(0.2)
         assert (run / ".lock").exists(), "the first run never took its lock"
@@ -187,7 +187,7 @@ def test_ctrl_c_mid_epoch_is_one_line_and_the_run_resumes(tiny_config, tmp_path)
                              str(run)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     state = run / "last_state.json"
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and not state.exists():
         time.sleep(0.1)
     time.sleep(0.3)  # into the next epoch
