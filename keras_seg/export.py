@@ -219,7 +219,10 @@ def export(model_path: str, output: str, fmt: str = "saved_model",
     progress = keras.utils.Progbar(3, unit_name="step")
     model = load_keras_model(model_path)
     progress.update(1)
-    os.makedirs(output, exist_ok=True)
+    try:
+        os.makedirs(output, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write the export to {output}: {e.strerror}") from None
     native = (backend.current() == "tensorflow" if fmt == "onnx"
               else backend.current() in NATIVE_EXPORT_BACKENDS)
     target = os.path.join(output, ONNX_FILE) if fmt == "onnx" else output

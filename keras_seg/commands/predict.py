@@ -17,6 +17,17 @@ def _image_size(text: str) -> int | str:
             f"expected an integer >= 1 or 'native', got {text!r}") from None
 
 
+def _probability(text: str) -> float:
+    """A decision threshold strictly between 0 and 1 (NaN and infinities refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not 0 < value < 1:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text[:40]!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -39,7 +50,7 @@ def _positive_float(text: str) -> float:
 
 def add_inference_options(p: argparse.ArgumentParser) -> None:
     """How images are predicted: shared by ``predict`` and ``postprocess``."""
-    p.add_argument("--threshold", type=float, default=0.5,
+    p.add_argument("--threshold", type=_probability, default=0.5,
                    help="probability above which a pixel is foreground (default 0.5)")
     p.add_argument("--batch-size", type=positive_int, default=8,
                    help="images, or sliding-window tiles, per network call (default 8)")

@@ -255,3 +255,30 @@ def test_a_read_only_output_is_one_line(tiny_config, tmp_path):
         assert str(parent) in error_line(result)
     finally:
         parent.chmod(0o755)
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf", "0", "1", "-0.5", "x"])
+def test_predict_refuses_a_threshold_outside_0_1(threshold, tmp_path, capsys):
+    from keras_seg import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["predict", "--model", str(tmp_path / "m.keras"), "--output",
+                  str(tmp_path / "out"), "--threshold", threshold])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --threshold") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_into_a_path_under_a_file_is_one_line(tmp_path, capsys):
+    from keras_seg import cli
+    from keras_seg.models import get_model
+
+    get_model("unet", input_shape=(None, None, 3), filters=4, depth=2).save(tmp_path / "m.keras")
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    status = cli.main(["export", "--model", str(tmp_path / "m.keras"), "--output",
+                       str(blocker / "sm")])
+    assert status == 2
+    assert f"error: cannot write the export to {blocker / 'sm'}" in capsys.readouterr().err
+    assert blocker.read_text() == "x"
