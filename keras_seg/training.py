@@ -514,6 +514,7 @@ def finish_run(run: Run, data: Data, model: keras.Model, callbacks: Callbacks) -
         "model": run.config["model"]["name"], "loss": run.config["loss"]["name"],
         "parameters": int(sum(keras.ops.size(w) for w in model.trainable_weights)),
         "lr": float(run.tcfg["lr"]),
+        "backend": backend.current(),
     }
     if guard.where is not None:
         summary["stopped"] = (f"non-finite loss at epoch {guard.where[0]}, batch "

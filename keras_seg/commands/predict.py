@@ -50,6 +50,9 @@ def _positive_float(text: str) -> float:
 
 def add_inference_options(p: argparse.ArgumentParser) -> None:
     """How images are predicted: shared by ``predict`` and ``postprocess``."""
+    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+                   help="Keras backend to predict on (default: KERAS_BACKEND; the command "
+                   "restarts under it)")
     p.add_argument("--threshold", type=_probability, default=0.5,
                    help="probability above which a pixel is foreground (default 0.5)")
     p.add_argument("--batch-size", type=positive_int, default=8,
@@ -94,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keras_seg.backend import activate
     from keras_seg.errors import UserError
     from keras_seg.predict import predict
 
+    activate(args.backend)
     if args.spacing is not None and len(args.spacing) not in (1, 3):
         raise UserError(f"--spacing takes one number or three (SLICE ROW COL), got "
                         f"{len(args.spacing)}")
