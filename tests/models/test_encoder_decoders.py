@@ -16,6 +16,11 @@ from keras_seg.models import (
     set_encoder_trainable,
 )
 
+# The sweep over every keras.applications encoder is not part of the default run: it was
+# never completed on this machine (see the stop-23 note); run it with KERAS_SEG_ENCODER_SWEEP=1.
+SWEEP = pytest.mark.skipif(not os.environ.get("KERAS_SEG_ENCODER_SWEEP"),
+                           reason="encoder sweep: set KERAS_SEG_ENCODER_SWEEP=1")
+
 DECODERS = ("unet", "unet_plus_plus", "fpn", "deeplabv3_plus")
 # Decoder widths that keep CPU tests small; the encoders keep their own widths.
 SMALL = {
@@ -32,7 +37,7 @@ def _cases():
     """Every encoder x decoder, channel counts 1, 3, 4 in turn; all but QUICK marked slow."""
     for i, encoder in enumerate(ENCODER_NAMES):
         for j, decoder in enumerate(DECODERS):
-            marks = [] if encoder in QUICK else [pytest.mark.slow]
+            marks = [] if encoder in QUICK else [pytest.mark.slow, SWEEP]
             channels = (1, 3, 4)[(i + j) % 3]
             yield pytest.param(encoder, decoder, channels, id=f"{encoder}-{decoder}-{channels}ch",
                                marks=marks)
