@@ -28,3 +28,13 @@ def lgg_dir() -> pathlib.Path:
 @pytest.fixture
 def isbi_dir() -> pathlib.Path:
     return require(ISBI_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _keras_dtype_policy():
+    """Each test starts and ends with the dtype policy it found (no leak between tests)."""
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    yield
+    keras.mixed_precision.set_global_policy(policy)
