@@ -199,8 +199,7 @@ def augment_settings() -> Kind:
 class Setting:
     """One config key: ``section.name`` (or a top-level name), its default, type and help.
 
-    ``flag`` is the ``train.py`` option (default: ``--`` + the name with dashes); ``persist``
-    False marks a key that steers one invocation and is not part of a run's identity.
+    ``flag`` is the ``train.py`` option (default: ``--`` + the name with dashes).
     """
 
     key: str

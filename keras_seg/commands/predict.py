@@ -17,32 +17,30 @@ def _image_size(text: str) -> int | str:
             f"expected an integer >= 1 or 'native', got {text!r}") from None
 
 
-def _probability(text: str) -> float:
-    """A decision threshold strictly between 0 and 1 (NaN and infinities refused)."""
+def _float(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+
+
+def _probability(text: str) -> float:
+    """A decision threshold strictly between 0 and 1 (NaN and infinities refused)."""
+    value = _float(text)
     if not 0 < value < 1:  # also false for NaN
         raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text[:40]!r}")
     return value
 
 
 def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
