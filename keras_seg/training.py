@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -547,16 +548,18 @@ def train(config: dict, *, overwrite: bool = False, verbose: int | None = None) 
         TrainingInterrupted: Ctrl-C; every finished epoch is kept for ``--resume``.
     """
     backend.activate(config["training"]["backend"])
-    with backend.distribution_scope(config["training"]["distribute"]) as strategy:
+    with contextlib.ExitStack() as distributed:
+        strategy = distributed.enter_context(
+            backend.distribution_scope(config["training"]["distribute"]))
         run = open_run(config, strategy, overwrite, verbose)
         keras.utils.set_random_seed(run.tcfg["seed"])
         data = load_data(run)
         callbacks = None
         try:
             with run.directory:  # only once the model and the data are known good
-                _start_files(run, overwrite)
                 with backend.mixed_precision_policy(bool(run.tcfg["mixed_precision"])):
                     model = _for_strategy(build_or_restore(run, data), run)
+                    _start_files(run, overwrite)  # after a resumed checkpoint passed its checks
                     make_datasets(run, data, model)
                     if run.tcfg["find_lr"] and not run.resume:
                         lr = _sweep(model, run, data)["suggested_lr"]
@@ -568,6 +571,9 @@ def train(config: dict, *, overwrite: bool = False, verbose: int | None = None) 
                 if not run.chief:
                     shutil.rmtree(run.write_dir, ignore_errors=True)
                     return {}
+                # What follows is the chief's alone: outside the strategy, whose collective ops
+                # would wait for workers that have finished.
+                distributed.close()
                 summary = finish_run(run, data, model, callbacks)
         except KeyboardInterrupt:
             done = callbacks.last.epochs_done if callbacks else None
@@ -633,9 +639,9 @@ def find_learning_rate(config: dict, *, overwrite: bool = False,
         keras.utils.set_random_seed(run.tcfg["seed"])
         data = load_data(run)
         with run.directory:
-            _start_files(run, overwrite)
             with backend.mixed_precision_policy(bool(run.tcfg["mixed_precision"])):
                 model = _for_strategy(build_or_restore(run, data), run)
+                _start_files(run, overwrite)
                 make_datasets(run, data, model)
                 sweep = _sweep(model, run, data)
     if not run.chief:

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import STRIDE, pixel_logits
+from cli_pixel_model import STRIDE, pixel_logits
 from PIL import Image
 
 from keras_seg import data as data_lib
@@ -293,7 +293,7 @@ def synthetic_run(tmp_path, name="run", val=("synthetic_001",), weights=None):
     """A run directory: the pixel model (optionally other weights) and a config.yaml that
     trained on 3 synthetic volumes of 16 pixels, validating on ``val``."""
     import keras
-    from conftest import pixel_model
+    from cli_pixel_model import pixel_model
 
     run = tmp_path / name
     run.mkdir()
@@ -348,7 +348,7 @@ def test_reports_say_which_volumes_the_run_trained_and_validated_on(tmp_path):
 
 
 def test_an_ensemble_thresholds_the_mean_probability(tmp_path):
-    from conftest import BIAS, WEIGHTS
+    from cli_pixel_model import BIAS, WEIGHTS
 
     a = synthetic_run(tmp_path, "a")
     b = synthetic_run(tmp_path, "b", weights=([1.0, -0.5, 0.3], -0.2))

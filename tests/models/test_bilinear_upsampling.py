@@ -73,10 +73,10 @@ def test_bilinear_unet_exports_and_serves_at_two_sizes(small_options, tmp_path):
 
 
 @pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "unet"])
-def test_other_bilinear_models_trace_with_free_sizes(small_options, strides, name):
+def test_other_bilinear_models_trace_with_free_sizes(small_options, strides, bilinear, name):
     # Tracing over [None, None, None, C] is the step of the export that Keras' bilinear
     # UpSampling2D fails; writing a SavedModel (slow for res_unet's ResNet34) is tested above.
-    model = get_model(name, upsampling="bilinear", **small_options[name])
+    model = get_model(name, **bilinear(name), **small_options[name])
     serve = tf.function(
         lambda x: model(x, training=False), input_signature=[tf.TensorSpec([None, None, None, 3])]
     )

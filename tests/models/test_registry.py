@@ -3,7 +3,7 @@
 import pytest
 
 import keras_seg.models as models
-from keras_seg.models import MODEL_NAMES, get_model, output_count
+from keras_seg.models import MODEL_NAMES, get_model, head_count, output_count
 
 
 def test_model_names_and_exports():
@@ -42,6 +42,6 @@ def test_options_reach_the_builder():
         name="nested",
     )
     assert model.name == "nested"
-    assert output_count(model) == 2
+    assert output_count(model) == 1 and head_count(model) == 2  # extra heads only in training
     assert model.get_layer("nested_enc1_conv1").filters == 4
     assert tuple(model.outputs[-1].shape) == (None, 32, 32, 3)
