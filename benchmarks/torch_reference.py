@@ -1,8 +1,8 @@
 """Throughput of the PyTorch U-Net our users come from, as their kit runs it on a CPU.
 
 The reference of docs/protocols.md section 1, written here from its description: U-Net with 32
-initial features and 4 levels, (Conv3x3 without bias - BatchNorm - ReLU) x 2 per block, 2x2 max pooling,
-2x2 stride-2 transposed convolutions, skip concatenation, 1x1 convolution + sigmoid head
+initial features and 4 levels, (Conv3x3 without bias - BatchNorm - ReLU) x 2 per block, 2x2 max
+pooling, 2x2 stride-2 transposed convolutions, skip concatenation, 1x1 convolution + sigmoid head
 (7,763,041 parameters); soft Dice loss pooled over the batch (smooth 1); Adam.
 
 Measured the way the kit runs: eager mode, NCHW tensors, PyTorch's default thread count.

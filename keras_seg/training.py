@@ -618,7 +618,8 @@ def _sweep(model: keras.Model, run: Run, data: Data) -> dict:
                                             data.steps_per_epoch),
                   loss=training_loss(run.config, run.heads))
     _build_state(model, data)
-    sweep = find_lr(model, data.train_ds, run.write_dir, verbose=run.verbose)
+    sweep = find_lr(model, data.train_ds, run.write_dir, rule=run.tcfg["find_lr_rule"],
+                    verbose=run.verbose)
     print(f"lr finder: suggested learning rate {sweep['suggested_lr']:.3g} "
           f"(smoothed-loss minimum at {sweep['min_loss_lr']:.3g}); see "
           f"{os.path.join(run.config['output'], 'lr_finder.png')}")

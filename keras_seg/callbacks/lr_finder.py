@@ -10,6 +10,9 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
+RULES = ("minimum", "steepest", "valley")
+DEFAULT_RULE = "minimum"
+
 
 class LRFinder(keras.callbacks.Callback):
     """Sweep the learning rate from ``init`` to ``final`` and suggest a rate.
@@ -19,9 +22,17 @@ class LRFinder(keras.callbacks.Callback):
     ``smoothed = avg / (1 - beta**(i+1))``. The sweep stops after ``num_steps`` batches, when
     ``smoothed > stop_factor * best`` (after the first batch), or on a non-finite loss.
 
-    Suggestion rule: ``suggested_lr = lr_at_min / 10``, where ``lr_at_min`` is the rate of the
-    batch with the lowest smoothed loss: one decade below the minimum, as users of the reference
-    pick (minimum near 1e-2, 1e-3 chosen).
+    Suggestion rules (``rule``; every rule's value is in the result's ``suggestions``):
+
+    - ``"minimum"``: ``min_loss_lr / 10``, one decade below the rate of the lowest smoothed loss,
+      as users of the reference pick (minimum near 1e-2, 1e-3 chosen).
+    - ``"steepest"``: the rate where the smoothed loss falls fastest against log10(lr), searched
+      before the minimum.
+    - ``"valley"`` (fastai's default since 2.5): the longest stretch over which the smoothed loss
+      keeps decreasing (longest decreasing subsequence, before the minimum); the rate at
+      half-way through its steeper first two thirds.
+
+    See :data:`RULES` and docs/results.md for how the default was chosen.
 
     At the end of training the model's variables (weights, batch-norm statistics, seed states)
     and the optimizer's variables (iterations, learning rate, moments) are restored to their
@@ -40,6 +51,7 @@ class LRFinder(keras.callbacks.Callback):
         num_steps: sweep length in batches; ``None``: one epoch (``steps`` of ``fit``).
         beta: smoothing factor of the loss.
         stop_factor: stop when the smoothed loss exceeds this multiple of its best.
+        rule: the suggestion rule, one of :data:`RULES`.
         output_dir: where to write ``lr_finder.png`` and ``lr_finder.json`` at the end;
             ``None`` to write nothing.
 
@@ -49,14 +61,18 @@ class LRFinder(keras.callbacks.Callback):
     """
 
     def __init__(self, init: float = 1e-8, final: float = 10.0, num_steps: int | None = None,
-                 beta: float = 0.98, stop_factor: float = 4.0, output_dir: str | None = None):
+                 beta: float = 0.98, stop_factor: float = 4.0, output_dir: str | None = None,
+                 rule: str = DEFAULT_RULE):
         super().__init__()
+        if rule not in RULES:
+            raise ValueError(f"unknown LR suggestion rule {rule!r}; valid: {', '.join(RULES)}")
         if not 0 < init < final:
             raise ValueError(f"LRFinder needs 0 < init < final, got init={init}, final={final}")
         if num_steps is not None and num_steps < 2:
             raise ValueError(f"LRFinder needs num_steps >= 2, got {num_steps}")
         self.init, self.final, self.num_steps = init, final, num_steps
         self.beta, self.stop_factor, self.output_dir = beta, stop_factor, output_dir
+        self.rule = rule
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smoothed_losses: list[float] = []
@@ -122,17 +138,46 @@ class LRFinder(keras.callbacks.Callback):
         if not finite.any():
             raise ValueError("LRFinder recorded no finite loss")
         best = int(np.argmin(np.where(finite, smoothed, np.inf)))
+        suggestions = suggest(self.lrs, smoothed)
         return {
-            "suggested_lr": self.lrs[best] / 10.0,
+            "suggested_lr": suggestions[self.rule],
+            "rule": self.rule,
+            "suggestions": suggestions,
             "min_loss_lr": self.lrs[best],
             "min_smoothed_loss": float(smoothed[best]),
-            "rule": "suggested_lr = min_loss_lr / 10 (a decade below the minimum smoothed loss)",
             "stopped_early": len(self.lrs) < self._steps,
             "init": self.init, "final": self.final, "num_steps": self._steps, "beta": self.beta,
             "stop_factor": self.stop_factor,
             "lr": list(self.lrs), "loss": list(self.losses),
             "smoothed_loss": [float(s) if math.isfinite(s) else None for s in smoothed],
         }
+
+
+def suggest(lrs, smoothed) -> dict[str, float]:
+    """The rate each rule of :data:`RULES` suggests from a sweep's smoothed loss curve.
+
+    Only the curve up to its minimum counts for ``steepest`` and ``valley`` (what follows is
+    divergence); with fewer than three points before it, both fall back to ``minimum``.
+    """
+    lrs = np.asarray(lrs, np.float64)
+    smoothed = np.where(np.isfinite(smoothed), smoothed, np.inf)
+    best = int(np.argmin(smoothed))
+    out = {"minimum": float(lrs[best] / 10.0)}
+    head, log_lr = smoothed[:best + 1], np.log10(lrs[:best + 1])
+    if len(head) < 3:
+        return {**out, "steepest": out["minimum"], "valley": out["minimum"]}
+    out["steepest"] = float(lrs[int(np.argmin(np.gradient(head, log_lr)))])
+    # Longest decreasing subsequence ending at each point (fastai's ``valley``).
+    length = np.ones(len(head), int)
+    for i in range(1, len(head)):
+        earlier = length[:i][head[:i] > head[i]]
+        if earlier.size:
+            length[i] = earlier.max() + 1
+    end = int(np.argmax(length))
+    start = end - int(length[end])  # as fastai counts it
+    third = (end - start) / 3
+    out["valley"] = float(lrs[start + int(third) + int(third / 2)])
+    return out
 
 
 def snapshot_state(model: keras.Model) -> list[tuple[keras.Variable, np.ndarray]]:
@@ -167,7 +212,7 @@ def save_results(result: dict, output_dir: str) -> None:
     ax.plot(log_lr, smoothed, color="tab:blue", label="smoothed loss")
     suggested = math.log10(result["suggested_lr"])
     ax.axvline(suggested, color="tab:red", linestyle="--",
-               label=f"suggested lr {result['suggested_lr']:.2g}")
+               label=f"suggested lr {result['suggested_lr']:.2g} ({result['rule']})")
     ax.plot([math.log10(result["min_loss_lr"])], [result["min_smoothed_loss"]], "o",
             color="tab:green", label=f"minimum at lr {result['min_loss_lr']:.2g}")
     ax.set_xlabel("log10(learning rate)")
@@ -180,7 +225,7 @@ def save_results(result: dict, output_dir: str) -> None:
 
 def find_lr(model: keras.Model, dataset, output_dir: str, init: float = 1e-8,
             final: float = 10.0, num_steps: int | None = None, beta: float = 0.98, *,
-            min_steps: int = 100, verbose: int = 0) -> dict:
+            min_steps: int = 100, rule: str = DEFAULT_RULE, verbose: int = 0) -> dict:
     """Run the learning-rate range test on a compiled ``model`` with ``model.fit``.
 
     The sweep runs over ``num_steps`` batches of ``dataset``, writes ``lr_finder.png`` and
@@ -198,6 +243,7 @@ def find_lr(model: keras.Model, dataset, output_dir: str, init: float = 1e-8,
         output_dir: where to write the two files.
         init, final, num_steps, beta: see :class:`LRFinder`.
         min_steps: the shortest default sweep, in batches.
+        rule: the suggestion rule (see :class:`LRFinder`).
         verbose: ``fit``'s verbosity.
 
     Returns:
@@ -209,7 +255,7 @@ def find_lr(model: keras.Model, dataset, output_dir: str, init: float = 1e-8,
             raise ValueError("find_lr cannot tell the epoch length of the dataset; "
                              "pass num_steps")
         num_steps = max(steps, min_steps)
-    finder = LRFinder(init, final, num_steps, beta, output_dir=output_dir)
+    finder = LRFinder(init, final, num_steps, beta, output_dir=output_dir, rule=rule)
     epochs, steps_per_epoch = (1, num_steps) if steps is None else (math.ceil(num_steps / steps),
                                                                      None)
     try:

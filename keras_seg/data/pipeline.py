@@ -209,6 +209,7 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
         positive = None if not labelled else positive_slices(data.masks, data.weights)
         fg = None if not patch else tuple(
             tf.constant(a) for a in foreground_positions(data.masks, seed=seed))
+    aug.check_channels(cfg, channels)
     has_y = labelled
     out_size = (patch, patch) if patch else (height, width)
     if not training and data.patch_size:
@@ -244,7 +245,7 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
                 labels = aug.warp(labels, transforms, out_size, "NEAREST")
         x = tf.ensure_shape(x, [None, *out_size, channels])
         labels = tf.ensure_shape(labels, [None, *out_size, len(extra)])
-        x = aug.adjust_intensity(x, seeds[3], cfg["brightness"], cfg["contrast"])
+        x = aug.adjust_intensity(x, seeds[3], cfg)
         return x, labels
 
     def package(x, labels):

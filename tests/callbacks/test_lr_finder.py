@@ -178,3 +178,42 @@ def test_a_learning_rate_schedule_is_refused_with_a_clear_message(tmp_path):
                   "binary_crossentropy")
     with pytest.raises(ValueError, match="LearningRateSchedule"):
         find_lr(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(4), str(tmp_path))
+
+
+def test_each_suggestion_rule_on_a_hand_made_curve():
+    from keras_seg.callbacks.lr_finder import suggest
+
+    lrs = 10.0 ** np.arange(-6, 2)  # log10 spacing 1: the gradient is a plain difference
+    # falls (with one bump), reaches its minimum at 1e-1, then diverges
+    smoothed = np.array([1.0, 0.99, 0.995, 0.6, 0.3, 0.25, 0.9, np.inf])
+    out = suggest(lrs, smoothed)
+    assert out["minimum"] == pytest.approx(1e-2)  # a decade below 1e-1
+    # np.gradient on [1, .99, .995, .6, .3, .25]: [-.01, -.0025, -.195, -.3475, -.175, -.05]
+    assert out["steepest"] == pytest.approx(1e-3)
+    # longest decreasing run before the minimum: 1.0, .99, .6, .3, .25 (5 points, the bump at 2
+    # skipped), ending at 5; fastai's start is end - 5 = 0, a third of 5 is 5/3: 0 + 1 + 0 = 1
+    assert out["valley"] == pytest.approx(1e-5)
+
+
+def test_rules_fall_back_to_the_minimum_on_a_curve_too_short_before_it():
+    from keras_seg.callbacks.lr_finder import suggest
+
+    out = suggest([1e-3, 1e-2, 1e-1], [0.5, 0.4, 0.9])
+    assert out == {"minimum": pytest.approx(1e-3), "steepest": pytest.approx(1e-3),
+                   "valley": pytest.approx(1e-3)}
+
+
+def test_the_chosen_rule_gives_the_suggestion_and_an_unknown_rule_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown LR suggestion rule 'fast'"):
+        LRFinder(rule="fast")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    result = find_lr(model, ds, str(tmp_path), init=1e-5, final=10.0, num_steps=60,
+                     rule="steepest")
+    assert result["rule"] == "steepest"
+    assert result["suggested_lr"] == result["suggestions"]["steepest"]
+    assert set(result["suggestions"]) == {"minimum", "steepest", "valley"}
+    assert json.loads((tmp_path / "lr_finder.json").read_text())["rule"] == "steepest"

@@ -188,3 +188,26 @@ def test_unlabelled_data_evaluates_to_images_only_and_cannot_train():
     np.testing.assert_array_equal(batch, data.images)
     with pytest.raises(UserError, match="no masks"):
         make_dataset(data, 4, training=True)
+
+
+@pytest.mark.parametrize("patch_size", [None, 16])
+def test_image_only_augmentations_keep_masks_weights_and_shapes(patch_size):
+    n, size = 10, 24
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(n, size, size, 3)).astype(np.float32)
+    masks = (images[..., :1] > 1).astype(np.uint8)
+    weights = rng.random((n, size, size, 1)).astype(np.float32)
+    data = SliceSet(images, masks, np.arange(n).astype(str), np.ones(n), weights=weights,
+                    patch_size=patch_size)
+    image_only = {"flip": False, "rotation": 0, "scale": 0, "brightness": 0, "contrast": 0,
+                  "missing_sequence": 1.0, "missing_sequence_source": 1, "noise": 1.0,
+                  "blur": 1.0, "multiplicative_brightness": 1.0, "low_resolution": 1.0,
+                  "inverted_gamma": 1.0, "gamma": 1.0}
+    off, on = (_epoch(make_dataset(data, 4, training=True, seed=1, augment=cfg))
+               for cfg in (False, image_only))
+    side = patch_size or 32  # whole images are padded to the stride
+    for (x0, y0, w0), (x1, y1, w1) in zip(off, on, strict=True):
+        assert x1.shape == x0.shape == (len(x0), side, side, 3) and np.isfinite(x1).all()
+        np.testing.assert_array_equal(y1, y0)
+        np.testing.assert_array_equal(w1, w0)
+        assert not (x1 == x0).all(axis=(1, 2, 3)).any()  # noise on every slice
