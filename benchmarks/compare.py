@@ -11,7 +11,10 @@ on a shared machine hits both alike. Prints one JSON line: the median of each fi
 PyTorch (``ratio`` for ``keras``, ``ratio_keras_jax``, ...).
 
 ``--torch-channels-last`` adds a PyTorch run in NHWC memory layout to each round (an extra
-figure; the ratio stays against the kit as users run it). ``--keras-args`` passes more options
+figure; the ratio stays against the kit as users run it). ``--tuned`` adds the tuned user's
+configurations (PyTorch channels-last, and channels-last under bfloat16 autocast) and keras-seg
+under oneDNN's bfloat16 rewrite, and ``ratio_best_vs_best_torch``: the best keras-seg figure over
+the best PyTorch one. ``--keras-args`` passes more options
 to ``throughput.py`` (e.g. ``"--jit-compile 1"``).
 """
 
@@ -53,9 +56,14 @@ def compare(args: argparse.Namespace) -> dict:
              ("throughput.py", shape + ["--backend", name] + shlex.split(args.keras_args))
              for name in args.backends.split(",")}
     sides["torch"] = ("torch_reference.py", shape)
-    if args.torch_channels_last:
+    if args.torch_channels_last or args.tuned:
         sides["torch_channels_last"] = ("torch_reference.py",
                                         shape + ["--memory-format", "channels_last"])
+    if args.tuned:
+        sides["torch_channels_last_bf16"] = ("torch_reference.py", shape + [
+            "--memory-format", "channels_last", "--bf16"])
+        sides["keras_bf16"] = ("throughput.py", shape + [
+            "--backend", "tensorflow", "--precision", "onednn_bfloat16"])
     runs: dict[str, list[dict]] = {name: [] for name in sides}
     for round_index in range(args.rounds):
         order = list(sides) if round_index % 2 == 0 else list(reversed(sides))
@@ -70,6 +78,11 @@ def compare(args: argparse.Namespace) -> dict:
     ratios = {("ratio" if name == "keras" else f"ratio_{name}"):
               {k: round(summary[name][k] / summary["torch"][k], 3) for k in FIGURES[:4]}
               for name in sides if name.startswith("keras")}
+    if args.tuned:  # the best of each side against the best PyTorch configuration
+        best = {side: {k: max(summary[n][k] for n in sides if n.startswith(side))
+                       for k in FIGURES[:3]} for side in ("keras", "torch")}
+        ratios["ratio_best_vs_best_torch"] = {k: round(best["keras"][k] / best["torch"][k], 3)
+                                              for k in FIGURES[:3]}
     return {
         **ratios,
         **summary,
@@ -97,6 +110,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keras-args", default="", help="more options for throughput.py")
     parser.add_argument("--torch-channels-last", action="store_true",
                         help="also time PyTorch in channels_last (NHWC) memory layout")
+    parser.add_argument("--tuned", action="store_true",
+                        help="add the tuned configurations: PyTorch channels_last with and "
+                             "without bfloat16 autocast, keras-seg with oneDNN bfloat16; "
+                             "ratio_best_vs_best_torch compares the best of each side")
     return parser.parse_args(argv)
 
 

@@ -58,7 +58,7 @@ from keras_seg.data.sliceset import SliceSet  # noqa: E402
 from keras_seg.export import export_saved_model, load_saved_model  # noqa: E402
 from keras_seg.models import get_model, head_count  # noqa: E402
 
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "onednn_bfloat16")
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -120,7 +120,10 @@ def measure(args: argparse.Namespace) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
     if args.inter_op:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
-    keras.mixed_precision.set_global_policy(args.precision)
+    if args.precision == "onednn_bfloat16":
+        backend.onednn_bfloat16(True)
+    else:
+        keras.mixed_precision.set_global_policy(args.precision)
     keras.utils.set_random_seed(args.seed)
     options = {"filters": args.filters} if args.filters else {}
     shape = (args.image_size, args.image_size, args.channels)
@@ -219,7 +222,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="model.compile(jit_compile=...): XLA on tensorflow, torch.compile "
                              "on torch; jax always compiles")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="keras mixed-precision policy")
+                        help="keras mixed-precision policy, or onednn_bfloat16: TensorFlow's "
+                             "oneDNN bfloat16 graph rewrite (keras_seg.backend.onednn_bfloat16)")
     parser.add_argument("--intra-op", type=int, default=0, help="TF intra-op threads; 0 = TF's")
     parser.add_argument("--inter-op", type=int, default=0, help="TF inter-op threads; 0 = TF's")
     parser.add_argument("--seed", type=int, default=0)

@@ -23,6 +23,7 @@ does not do this). Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -116,9 +117,15 @@ def measure(args: argparse.Namespace) -> dict:
     x, y = random_batch(args.batch_size, args.image_size, args.channels, args.seed)
     x, y = x.contiguous(memory_format=memory_format), y.contiguous(memory_format=memory_format)
 
+    def autocast():
+        """bfloat16 autocast (``--bf16``: the tuned user's setting) or nothing."""
+        return (torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16
+                else contextlib.nullcontext())
+
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        loss = soft_dice_loss(model(x), y)
+        with autocast():
+            loss = soft_dice_loss(model(x).float(), y)
         loss.backward()
         optimizer.step()
 
@@ -128,16 +135,16 @@ def measure(args: argparse.Namespace) -> dict:
     model.eval()
 
     def infer_step():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model(x)
 
     infer, _ = images_per_second(infer_step, args.batch_size, args.infer_steps, 1)
 
-    with torch.no_grad():
-        served = torch.jit.freeze(torch.jit.trace(model, x))
+    with torch.no_grad(), autocast():
+        served = torch.jit.freeze(torch.jit.trace(model, x, check_trace=not args.bf16))
 
     def serve_step():
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             served(x)
 
     serve, _ = images_per_second(serve_step, args.batch_size, args.infer_steps, 2)
@@ -154,7 +161,8 @@ def measure(args: argparse.Namespace) -> dict:
             "image_size": args.image_size, "channels": args.channels,
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "steps": args.steps, "warmup": args.warmup, "infer_steps": args.infer_steps,
-            "memory_format": args.memory_format, "threads": torch.get_num_threads(),
+            "memory_format": args.memory_format, "bf16_autocast": args.bf16,
+            "threads": torch.get_num_threads(),
             "train": "eager: zero_grad, forward, soft Dice (batch-pooled), backward, Adam.step",
             "infer": "eager model.eval() under torch.no_grad()",
             "serve": "torch.jit.trace + torch.jit.freeze under torch.inference_mode()",
@@ -178,6 +186,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--memory-format", choices=("contiguous", "channels_last"),
                         default="contiguous", help="contiguous = NCHW, as the kit runs")
+    parser.add_argument("--bf16", action="store_true",
+                        help="train, infer and serve under torch.autocast('cpu', bfloat16)")
     return parser.parse_args(argv)
 
 

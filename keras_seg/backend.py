@@ -204,21 +204,90 @@ def has_gpu() -> bool:
 
 @contextlib.contextmanager
 def mixed_precision_policy(enabled: bool) -> Iterator[str]:
-    """Keras' global dtype policy for the enclosed block; yields its name.
+    """Mixed precision for the enclosed block; yields what is in force.
 
-    Enabled: ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU (float16 has no fast CPU
-    path on any backend); disabled: the policy in force is kept. The previous policy is
-    restored on exit.
+    Enabled: Keras' ``mixed_float16`` policy on a GPU; on a TensorFlow CPU that computes
+    bfloat16 natively (:func:`cpu_has_bfloat16`), oneDNN's bfloat16 graph rewrite
+    (:func:`onednn_bfloat16`; yields ``"onednn_bfloat16"``, the Keras policy stays): Keras'
+    ``mixed_bfloat16`` policy leaves TensorFlow's CPU convolutions in float32, the rewrite
+    trains 1.8x faster on this package's reference CPU; elsewhere ``mixed_bfloat16``. Disabled:
+    the policy in force is kept. Everything is restored on exit.
     """
     import keras
 
     previous = keras.mixed_precision.global_policy()
-    if enabled:
+    rewrite = enabled and not has_gpu() and current() == "tensorflow" and cpu_has_bfloat16()
+    if rewrite:
+        onednn_bfloat16(True)
+    elif enabled:
         keras.mixed_precision.set_global_policy("mixed_float16" if has_gpu() else "mixed_bfloat16")
     try:
-        yield keras.mixed_precision.global_policy().name
+        yield "onednn_bfloat16" if rewrite else keras.mixed_precision.global_policy().name
     finally:
+        if rewrite:
+            onednn_bfloat16(False)
         keras.mixed_precision.set_global_policy(previous)
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def inference_precision(requested: str) -> str:
+    """The precision ``predict`` runs at: ``float32`` or ``bfloat16``.
+
+    ``auto`` is ``bfloat16`` on a TensorFlow CPU that computes bfloat16 natively (oneDNN's
+    rewrite: about 2x float32's images/s, mean per-volume DSC within 0.005, see README Speed),
+    else ``float32``. ``bfloat16`` elsewhere is a UserError: only TensorFlow has the rewrite.
+    """
+    if requested not in PRECISIONS:
+        raise UserError(f"unknown precision {requested!r}; valid: {', '.join(PRECISIONS)}")
+    native = current() == "tensorflow" and not has_gpu() and cpu_has_bfloat16()
+    if requested == "auto":
+        return "bfloat16" if native else "float32"
+    if requested == "bfloat16" and current() != "tensorflow":
+        raise UserError(f"--precision bfloat16 needs the tensorflow backend (oneDNN's bfloat16 "
+                        f"rewrite), not {current()}")
+    return requested
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str) -> Iterator[None]:
+    """Run the enclosed inference at ``precision`` (``float32`` or ``bfloat16``), then restore."""
+    on = precision == "bfloat16" and onednn_bfloat16(True)
+    try:
+        yield
+    finally:
+        if on:
+            onednn_bfloat16(False)
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX-BF16; Linux flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def onednn_bfloat16(enabled: bool) -> bool:
+    """Turn TensorFlow's oneDNN bfloat16 graph rewrite on or off for this process.
+
+    Grappler's ``auto_mixed_precision_onednn_bfloat16`` rewrites every graph TensorFlow runs
+    from then on (Keras' predict and train functions, a SavedModel's signatures) to compute
+    convolutions and matrix products in bfloat16 on oneDNN, keeping float32 where its lists say
+    so (losses, reductions, softmax); variables, inputs and outputs stay float32. Unlike Keras'
+    ``mixed_bfloat16`` policy it reaches oneDNN's bfloat16 kernels on the CPU. It takes effect for
+    functions traced after the call. Only on TensorFlow; returns whether it is on.
+    """
+    if current() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options(
+        {"auto_mixed_precision_onednn_bfloat16": bool(enabled)})
+    return bool(enabled)
 
 
 def jit_compile(requested: bool) -> bool:

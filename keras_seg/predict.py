@@ -42,7 +42,7 @@ import yaml
 from PIL import Image
 
 from keras_seg import data as data_lib
-from keras_seg import evaluation, progress, visualize
+from keras_seg import backend, evaluation, progress, visualize
 from keras_seg.data.plan import iter_volumes as iter_plan
 from keras_seg.errors import UserError
 from keras_seg.export import (
@@ -359,7 +359,7 @@ def predict(model: str | Sequence[str], *, output: str = "predictions",
             tta: str = "none", window: str = "auto", tile: int | None = None,
             overlap: float = 0.5, postprocess: str = "auto",
             spacing: float | Sequence[float] | None = None, tolerance: float = 1.0,
-            verbose: int = 1) -> dict:
+            precision: str = "auto", verbose: int = 1) -> dict:
     """Predict a data set and write the report (see the module docstring) into ``output``.
 
     Args:
@@ -382,12 +382,16 @@ def predict(model: str | Sequence[str], *, output: str = "predictions",
         spacing: pixel spacing for the distances, one number or (slice, row, column);
             default 1 (pixels).
         tolerance: ``nsd`` tolerance, in units of ``spacing``.
+        precision: ``"auto"`` (bfloat16 where the CPU computes it natively on TensorFlow, else
+            float32), ``"float32"`` or ``"bfloat16"`` (:func:`keras_seg.backend.
+            inference_precision`).
         verbose: 1 shows progress, 0 is silent.
 
     Returns:
-        ``{"volumes", "slices", "mean_dsc", "median_dsc", "splits", "postprocess"}``: the
-        DSC over all predicted volumes (None without masks), ``splits``: metrics.json's
-        per-split summaries, ``postprocess``: the applied step's name or None.
+        ``{"volumes", "slices", "mean_dsc", "median_dsc", "splits", "postprocess",
+        "precision"}``: the DSC over all predicted volumes (None without masks), ``splits``:
+        metrics.json's per-split summaries, ``postprocess``: the applied step's name or None,
+        ``precision``: what the network ran at.
     """
     paths = _model_paths(model)
     if split not in SPLIT_CHOICES:
@@ -401,27 +405,29 @@ def predict(model: str | Sequence[str], *, output: str = "predictions",
         raise UserError(str(e)) from None
     inference = InferenceOptions(window, training_tile(paths) if tile is None else tile,
                                  overlap, tta, batch_size)
-    engine, source, reader = _open(paths, data, data_dir, image_size, options, inference)
-    splits = ensemble_splits(paths, source, reader.volumes)
-    volumes = [v for v in reader.volumes if split == "all" or splits[v] == split]
-    if not volumes:
-        raise UserError(f"no {split} volumes in data set '{source['name']}' for this model")
-    step = recorded_postprocess(paths) if postprocess == "auto" else None
-    _make_folders(output)
+    chosen = backend.inference_precision(precision)
+    with backend.precision_scope(chosen):  # traced inside: the rewrite applies
+        engine, source, reader = _open(paths, data, data_dir, image_size, options, inference)
+        splits = ensemble_splits(paths, source, reader.volumes)
+        volumes = [v for v in reader.volumes if split == "all" or splits[v] == split]
+        if not volumes:
+            raise UserError(f"no {split} volumes in data set '{source['name']}' for this model")
+        step = recorded_postprocess(paths) if postprocess == "auto" else None
+        _make_folders(output)
 
-    columns = BASE_COLUMNS + extra_columns(source["name"])
-    rows, slice_count = [], 0
-    for result in predict_volumes(engine, reader, volumes, threshold, verbose):
-        found = result.found if step is None else list(step.apply(result.found))
-        _write_volume(output, result, found)
-        slice_count += len(found)
-        if result.truth is not None:
-            rows.append({"volume": result.volume, "split": splits[result.volume],
-                         **score_volume(result, found, source, spacing, tolerance),
-                         "slices": len(found)})
+        columns = BASE_COLUMNS + extra_columns(source["name"])
+        rows, slice_count = [], 0
+        for result in predict_volumes(engine, reader, volumes, threshold, verbose):
+            found = result.found if step is None else list(step.apply(result.found))
+            _write_volume(output, result, found)
+            slice_count += len(found)
+            if result.truth is not None:
+                rows.append({"volume": result.volume, "split": splits[result.volume],
+                             **score_volume(result, found, source, spacing, tolerance),
+                             "slices": len(found)})
     summary = {"volumes": len(volumes), "slices": slice_count, "mean_dsc": None,
                "median_dsc": None, "splits": {},
-               "postprocess": None if step is None else str(step)}
+               "postprocess": None if step is None else str(step), "precision": chosen}
     if rows:
         report = write_reports(output, rows, columns)
         summary.update(mean_dsc=report["all"]["mean"]["dsc"],

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: 1 pixel)")
     p.add_argument("--nsd-tolerance", type=_positive_float, default=1.0,
                    help="normalised surface Dice tolerance, in spacing units (default 1)")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="auto (default): bfloat16 on a CPU that computes it natively "
+                        "(TensorFlow's oneDNN rewrite, ~2x faster), else float32")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -108,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
                       threshold=args.threshold, batch_size=args.batch_size, split=args.split,
                       tta=args.tta, window=args.window, tile=args.tile, overlap=args.overlap,
                       postprocess=args.postprocess, spacing=args.spacing,
-                      tolerance=args.nsd_tolerance)
-    line = f"{summary['volumes']} volumes, {summary['slices']} slices -> {args.output}"
+                      tolerance=args.nsd_tolerance, precision=args.precision)
+    line = (f"{summary['volumes']} volumes, {summary['slices']} slices -> {args.output} "
+            f"({summary['precision']})")
     if summary["postprocess"]:
         line += f" (post-processing: {summary['postprocess']})"
     print(line)

@@ -444,3 +444,16 @@ def test_bad_inference_options_are_one_line_errors(argv, message, tmp_path, caps
         status = e.code
     err = capsys.readouterr().err.strip()
     assert status == 2 and err.startswith("error: ") and "\n" not in err and message in err
+
+
+def test_bfloat16_prediction_is_within_0_005_dsc_of_float32(pixel_model_path, tmp_path):
+    runs = {precision: predict(str(pixel_model_path), data="synthetic", image_size=SIZE,
+                               options=SYNTHETIC, output=str(tmp_path / precision),
+                               precision=precision, verbose=0)
+            for precision in ("float32", "bfloat16")}
+    assert runs["float32"]["precision"] == "float32"
+    assert runs["bfloat16"]["precision"] == "bfloat16"
+    assert runs["bfloat16"]["mean_dsc"] == pytest.approx(runs["float32"]["mean_dsc"], abs=0.005)
+    with pytest.raises(UserError, match="unknown precision 'half'"):
+        predict(str(pixel_model_path), data="synthetic", output=str(tmp_path / "x"),
+                precision="half", verbose=0)
