@@ -41,8 +41,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from keras_seg import data as data_lib
 from keras_seg import backend, evaluation, progress, visualize
+from keras_seg import data as data_lib
 from keras_seg.data.plan import iter_volumes as iter_plan
 from keras_seg.errors import UserError
 from keras_seg.export import (
