@@ -318,6 +318,8 @@ BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 # Sections whose keys are fixed by the schema; `model` and `loss` take builder / loss options.
 FIXED_SECTIONS = ("data", "training")
 OPEN_SECTIONS = ("model", "loss")
+# Settings whose value is a mapping: ``--set data.augment.rotation=0`` sets one of its entries.
+MAPPING_KEYS = ("data.augment", "data.options")
 
 
 def defaults() -> dict:
@@ -362,9 +364,12 @@ def check_key(key: str) -> None:
     section = key.split(".")[0]
     if section in OPEN_SECTIONS and key.count(".") == 1:
         return
+    if any(key.startswith(mapping + ".") for mapping in MAPPING_KEYS):
+        return  # one entry of a mapping (data.augment.rotation): checked with the whole config
     valid = ", ".join(s.key for s in SETTINGS)
     raise UserError(f"unknown config key '{key[:QUOTE_CHARS]}'; valid: {valid}, "
-                    f"model.<option>, loss.<option>")
+                    f"model.<option>, loss.<option>, data.augment.<setting>, "
+                    f"data.options.<option>")
 
 
 def markdown_table() -> str:

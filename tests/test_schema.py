@@ -74,6 +74,22 @@ def test_set_reaches_model_and_loss_options_and_refuses_unknown_keys():
         _parse("--set", "training.epoch=3")
 
 
+def test_set_reaches_one_entry_of_the_augmentation_and_reader_mappings():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    overrides = _parse("--set", "data.augment.rotation=0", "--set", "data.augment.noise=0.1",
+                       "--set", "data.options.crop_to_brain=false")
+    assert overrides["data"]["augment"] == {"rotation": 0, "noise": 0.1}
+    resolved = config.resolve(str(root / "configs" / "lgg.yaml"), overrides)
+    # the file's other entries stay: flip, scale, brightness, contrast of configs/lgg.yaml
+    assert resolved["data"]["augment"] == {"flip": True, "rotation": 0, "scale": 0.05,
+                                           "brightness": 0.1, "contrast": 0.1, "noise": 0.1}
+    assert resolved["data"]["options"] == {"crop_to_brain": False}
+    with pytest.raises(UserError, match="data.augment.rotation must be a number >= 0"):
+        config.resolve(None, _parse("--set", "data.augment.rotation=-5"))
+    with pytest.raises(UserError, match="unknown augmentation 'rotate'"):
+        config.resolve(None, _parse("--set", "data.augment.rotate=5"))
+
+
 @pytest.mark.parametrize("argv, message", [
     (("--lr", "inf"), r"--lr: training.lr must be a number in \(0, 10\], got inf"),
     (("--lr", "nan"), "training.lr must be a number"),
