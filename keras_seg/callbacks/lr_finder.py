@@ -156,16 +156,19 @@ class LRFinder(keras.callbacks.Callback):
 def suggest(lrs, smoothed) -> dict[str, float]:
     """The rate each rule of :data:`RULES` suggests from a sweep's smoothed loss curve.
 
-    Only the curve up to its minimum counts for ``steepest`` and ``valley`` (what follows is
-    divergence); with fewer than three points before it, both fall back to ``minimum``.
+    For ``steepest`` and ``valley`` only the curve from its first tenth (where the smoothed
+    loss still averages few batches, as fastai skips it) up to its minimum counts (what follows
+    is divergence); with fewer than three points there, both fall back to ``minimum``.
     """
     lrs = np.asarray(lrs, np.float64)
     smoothed = np.where(np.isfinite(smoothed), smoothed, np.inf)
     best = int(np.argmin(smoothed))
     out = {"minimum": float(lrs[best] / 10.0)}
-    head, log_lr = smoothed[:best + 1], np.log10(lrs[:best + 1])
+    skip = len(lrs) // 10
+    head, log_lr = smoothed[skip:best + 1], np.log10(lrs[skip:best + 1])
     if len(head) < 3:
         return {**out, "steepest": out["minimum"], "valley": out["minimum"]}
+    lrs = lrs[skip:]
     out["steepest"] = float(lrs[int(np.argmin(np.gradient(head, log_lr)))])
     # Longest decreasing subsequence ending at each point (fastai's ``valley``).
     length = np.ones(len(head), int)

@@ -217,3 +217,15 @@ def test_the_chosen_rule_gives_the_suggestion_and_an_unknown_rule_is_refused(tmp
     assert result["suggested_lr"] == result["suggestions"]["steepest"]
     assert set(result["suggestions"]) == {"minimum", "steepest", "valley"}
     assert json.loads((tmp_path / "lr_finder.json").read_text())["rule"] == "steepest"
+
+
+def test_the_first_tenth_of_the_sweep_does_not_count_for_steepest_and_valley():
+    from keras_seg.callbacks.lr_finder import suggest
+
+    lrs = 10.0 ** np.arange(-9, 1)  # 10 points: the first (1e-9) is skipped
+    # a steep drop at the start (few batches averaged), then a gentler real descent
+    smoothed = np.array([5.0, 1.0, 0.98, 0.9, 0.7, 0.6, 0.55, 0.5, 0.8, 3.0])
+    out = suggest(lrs, smoothed)
+    assert out["minimum"] == pytest.approx(1e-3)  # minimum at 1e-2 (index 7)
+    # np.gradient on [1, .98, .9, .7, .6, .55, .5]: [-.02, -.05, -.14, -.15, -.075, -.05, -.05]
+    assert out["steepest"] == pytest.approx(1e-5)  # index 4 of the whole curve
