@@ -297,9 +297,10 @@ SETTINGS: tuple[Setting, ...] = (
             "run the learning-rate range test, write lr_finder.png/json"),
     Setting("training.find_lr_then_train", False, boolean(),
             "with find_lr: go on training at the suggested rate"),
-    Setting("training.find_lr_rule", "minimum", choice(("minimum", "steepest", "valley"),
+    Setting("training.find_lr_rule", "valley", choice(("minimum", "steepest", "valley"),
                                                        "training.find_lr_rule"),
-            "how find_lr suggests a rate: minimum/10, steepest descent or fastai's valley"),
+            "how find_lr suggests a rate: fastai's valley, steepest descent or minimum/10 "
+            "(docs/results.md: valley trains best)"),
     Setting("training.resume", False, boolean(),
             "go on from the run directory's last finished epoch"),
     Setting("training.unfreeze_epoch", None, integer(1, 100000, nullable=True),

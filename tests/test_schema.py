@@ -23,7 +23,7 @@ OTHER = {
     "training.jit": True, "training.distribute": "mirrored", "training.backend": "jax",
     "training.unfreeze_epoch": 2, "data.cache": "disk", "data.cache_dir": "c",
     "training.find_lr": True, "training.find_lr_then_train": True,
-    "training.find_lr_rule": "valley",
+    "training.find_lr_rule": "steepest",
     "training.choose_postprocessing": False, "training.resume": True,
     "training.loss_weights": [1.0, 2.0], "output": "out",
 }

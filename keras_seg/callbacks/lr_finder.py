@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 RULES = ("minimum", "steepest", "valley")
-DEFAULT_RULE = "minimum"
+DEFAULT_RULE = "valley"
 
 
 class LRFinder(keras.callbacks.Callback):

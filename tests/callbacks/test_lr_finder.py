@@ -60,11 +60,14 @@ def test_suggestion_lies_where_sgd_loss_falls(tmp_path):
         avg = 0.98 * avg + 0.02 * loss
         expected.append(avg / (1 - 0.98 ** i))
     np.testing.assert_allclose(smoothed, expected, rtol=1e-9)
-    # Suggestion: a decade below the minimum, inside the stable range lr < 1 where the loss
-    # falls, and high enough to learn: 30 SGD steps at it from the start cut the loss tenfold.
+    # The minimum rule: a decade below the minimum. The default suggestion (valley) lies inside
+    # the stable range lr < 1 where the loss falls, and is high enough to learn: 30 SGD steps at
+    # it from the start cut the loss tenfold.
     i_min = int(np.argmin(smoothed))
     assert result["min_loss_lr"] == lrs[i_min]
-    assert result["suggested_lr"] == pytest.approx(lrs[i_min] / 10)
+    assert result["suggestions"]["minimum"] == pytest.approx(lrs[i_min] / 10)
+    assert result["rule"] == "valley"
+    assert result["suggested_lr"] == result["suggestions"]["valley"]
     assert 1e-3 < result["suggested_lr"] < 1.0
     check = linear_model(keras.optimizers.SGD(result["suggested_lr"]))
     start = check.evaluate(x, y, verbose=0)
