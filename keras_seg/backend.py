@@ -204,28 +204,22 @@ def has_gpu() -> bool:
 
 @contextlib.contextmanager
 def mixed_precision_policy(enabled: bool) -> Iterator[str]:
-    """Mixed precision for the enclosed block; yields what is in force.
+    """Keras' global dtype policy for the enclosed block; yields its name.
 
-    Enabled: Keras' ``mixed_float16`` policy on a GPU; on a TensorFlow CPU that computes
-    bfloat16 natively (:func:`cpu_has_bfloat16`), oneDNN's bfloat16 graph rewrite
-    (:func:`onednn_bfloat16`; yields ``"onednn_bfloat16"``, the Keras policy stays): Keras'
-    ``mixed_bfloat16`` policy leaves TensorFlow's CPU convolutions in float32, the rewrite
-    trains 1.8x faster on this package's reference CPU; elsewhere ``mixed_bfloat16``. Disabled:
-    the policy in force is kept. Everything is restored on exit.
+    Enabled: ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU (float16 has no fast CPU
+    path on any backend); disabled: the policy in force is kept. The previous policy is
+    restored on exit. TensorFlow's oneDNN bfloat16 rewrite (:func:`onednn_bfloat16`) is not
+    used for training: it also rewrites the loss, and BCE + log-Dice went non-finite at the
+    first batch under it (inference only: :func:`inference_precision`).
     """
     import keras
 
     previous = keras.mixed_precision.global_policy()
-    rewrite = enabled and not has_gpu() and current() == "tensorflow" and cpu_has_bfloat16()
-    if rewrite:
-        onednn_bfloat16(True)
-    elif enabled:
+    if enabled:
         keras.mixed_precision.set_global_policy("mixed_float16" if has_gpu() else "mixed_bfloat16")
     try:
-        yield "onednn_bfloat16" if rewrite else keras.mixed_precision.global_policy().name
+        yield keras.mixed_precision.global_policy().name
     finally:
-        if rewrite:
-            onednn_bfloat16(False)
         keras.mixed_precision.set_global_policy(previous)
 
 

@@ -286,8 +286,7 @@ SETTINGS: tuple[Setting, ...] = (
             "when val_dsc stalls 5 epochs)"),
     Setting("training.seed", 0, SEED, "seed of weights, shuffling and augmentation"),
     Setting("training.mixed_precision", False, boolean(),
-            "mixed precision: float16 on GPU; bfloat16 on CPU (oneDNN's rewrite on TensorFlow "
-            "where the CPU has native bfloat16: ~1.8x faster)"),
+            "mixed precision: float16 on GPU, bfloat16 on CPU"),
     Setting("training.jit", False, boolean(), "XLA compilation (TensorFlow backend)"),
     Setting("training.distribute", "none", choice(DISTRIBUTE, "distribute"),
             "none, mirrored (all local devices) or multi_worker (TF_CONFIG); see README Backends"),

@@ -46,18 +46,3 @@ def test_auto_is_bfloat16_only_on_a_native_tensorflow_cpu(monkeypatch):
     assert backend.inference_precision("float32") == "float32"
     with pytest.raises(UserError, match="unknown precision 'half'; valid: auto, float32"):
         backend.inference_precision("half")
-
-
-def test_mixed_precision_training_uses_the_rewrite_on_a_native_cpu(monkeypatch):
-    before = keras.mixed_precision.global_policy().name
-    monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: True)
-    with backend.mixed_precision_policy(True) as policy:
-        assert policy == "onednn_bfloat16"
-        assert _rewrite_on()
-        assert keras.mixed_precision.global_policy().name == before  # variables stay float32
-    assert not _rewrite_on()
-    monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: False)
-    with backend.mixed_precision_policy(True) as policy:
-        assert policy == "mixed_bfloat16"
-        assert not _rewrite_on()
-    assert keras.mixed_precision.global_policy().name == before
