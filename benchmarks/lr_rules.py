@@ -26,8 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import quality  # noqa: E402  (benchmarks/quality.py: folds, run_fold, --set parsing)
 
-from keras_seg import config as config_lib  # noqa: E402
-from keras_seg import data as data_lib  # noqa: E402
 from keras_seg.callbacks.lr_finder import RULES  # noqa: E402
 
 
@@ -54,17 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--output")
     args = p.parse_args(argv)
-    overrides = quality.parse_set(args.set or [])
-    for section, key, value in (("data", "dir", args.data_dir),
-                                ("data", "image_size", args.image_size),
-                                ("training", "epochs", args.epochs)):
-        if value is not None:
-            overrides.setdefault(section, {})[key] = value
-    config = config_lib.resolve(args.config, overrides)
-    dcfg = config["data"]
-    data = data_lib.load(dcfg["name"], dcfg["dir"], dcfg["image_size"],
-                         seed=config["training"]["seed"], **dcfg["options"])
-    folds = quality.fold_volumes(data.volumes, args.folds, args.fold_seed)
+    config, data, folds = quality.load_folds(args)
     out = args.output or tempfile.mkdtemp(prefix="keras_seg_lr_rules_")
     rows = []
     for seed in args.seeds:

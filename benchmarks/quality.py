@@ -170,8 +170,9 @@ def overall(label: str, rows: list[dict], reach: list[float]) -> dict:
     return line
 
 
-def evaluate(args: argparse.Namespace) -> list[dict]:
-    """Cross-validate ``args.config``; print and return the JSON lines."""
+def load_folds(args: argparse.Namespace) -> tuple[dict, data_lib.SliceSet, list[list[str]]]:
+    """The config of ``args`` (``--config`` with ``--set``, ``--data-dir``, ``--image-size``,
+    ``--epochs``), its data set and the volume folds (``--folds``, ``--fold-seed``)."""
     overrides = parse_set(args.set or [])
     flags = {"data": {"dir": args.data_dir, "image_size": args.image_size},
              "training": {"epochs": args.epochs}}
@@ -183,7 +184,12 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
     dcfg = config["data"]
     data = data_lib.load(dcfg["name"], dcfg["dir"], dcfg["image_size"],
                          seed=config["training"]["seed"], **dcfg["options"])
-    folds = fold_volumes(data.volumes, args.folds, args.fold_seed)
+    return config, data, fold_volumes(data.volumes, args.folds, args.fold_seed)
+
+
+def evaluate(args: argparse.Namespace) -> list[dict]:
+    """Cross-validate ``args.config``; print and return the JSON lines."""
+    config, data, folds = load_folds(args)
     out = args.output or tempfile.mkdtemp(prefix="keras_seg_quality_")
     os.makedirs(out, exist_ok=True)
     label = args.label or os.path.splitext(os.path.basename(args.config))[0]
