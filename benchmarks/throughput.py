@@ -51,6 +51,7 @@ if __name__ == "__main__" and backend_arg(sys.argv[1:]):
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import yaml  # noqa: E402
 
 from keras_seg import backend, losses  # noqa: E402
 from keras_seg.data.pipeline import make_dataset  # noqa: E402
@@ -126,6 +127,7 @@ def measure(args: argparse.Namespace) -> dict:
         keras.mixed_precision.set_global_policy(args.precision)
     keras.utils.set_random_seed(args.seed)
     options = {"filters": args.filters} if args.filters else {}
+    options.update(args.option)
     shape = (args.image_size, args.image_size, args.channels)
     flops = forward_conv_flops(get_model(args.model, input_shape=shape, **options))
     keras.backend.clear_session()
@@ -152,15 +154,17 @@ def measure(args: argparse.Namespace) -> dict:
     model.predict(batches, batch_size=args.batch_size, verbose=0)
     infer = len(batches) / (time.perf_counter() - start)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        export_saved_model(model, os.path.join(tmp, "saved_model"))
-        served = load_saved_model(os.path.join(tmp, "saved_model"))
-        x = tf.constant(images)
-        served.serve(x)
-        start = time.perf_counter()
-        for _ in range(args.infer_steps):
-            served.serve(x).numpy()
-        serve = args.infer_steps * args.batch_size / (time.perf_counter() - start)
+    serve = None
+    if args.serve_steps:
+        with tempfile.TemporaryDirectory() as tmp:
+            export_saved_model(model, os.path.join(tmp, "saved_model"))
+            served = load_saved_model(os.path.join(tmp, "saved_model"))
+            x = tf.constant(images)
+            served.serve(x)
+            start = time.perf_counter()
+            for _ in range(args.serve_steps):
+                served.serve(x).numpy()
+            serve = args.serve_steps * args.batch_size / (time.perf_counter() - start)
 
     return {
         "framework": "keras",
@@ -168,18 +172,19 @@ def measure(args: argparse.Namespace) -> dict:
         "model": args.model,
         "train_img_per_s": round(train, 3),
         "infer_img_per_s": round(infer, 3),
-        "serve_img_per_s": round(serve, 3),
+        "serve_img_per_s": None if serve is None else round(serve, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "train_img_per_cpu_s": round(train_cpu, 3),
         "forward_gflop_per_img": round(flops / 1e9, 3),
         "train_gflop_per_s": round(3 * flops / 1e9 * train, 2),
         "train_gflop_per_cpu_s": round(3 * flops / 1e9 * train_cpu, 2),
         "settings": {
-            "filters": args.filters, "batch_size": args.batch_size,
+            "filters": args.filters, "options": args.option, "batch_size": args.batch_size,
             "image_size": args.image_size, "channels": args.channels,
             "parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
             "loss": args.loss, "loss_batch": args.loss_batch, "lr": args.lr,
             "steps": args.steps, "warmup": args.warmup, "infer_steps": args.infer_steps,
+            "serve_steps": args.serve_steps,
             "jit_compile": backend.jit_compile(args.jit_compile), "precision": args.precision,
             "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -201,6 +206,14 @@ def backend_version() -> str:
     return __import__(module).__version__
 
 
+def builder_option(text: str, parser: argparse.ArgumentParser) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--option`` as ``(key, value)``, the value read as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        parser.error(f"--option {text!r}: expected KEY=VALUE")
+    return key, yaml.safe_load(value)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="unet")
@@ -208,6 +221,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Keras backend (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--filters", type=int, default=32,
                         help="first-level features; 0 keeps the builder's default")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a builder option (value read as YAML), repeatable: "
+                             "--option encoder=resnet50 --option depth=5")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--channels", type=int, default=3)
@@ -218,6 +234,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=5, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
     parser.add_argument("--infer-steps", type=int, default=5, help="timed inference batches")
+    parser.add_argument("--serve-steps", type=int, default=None,
+                        help="timed SavedModel batches (default: --infer-steps; 0 skips "
+                             "the export and serve_img_per_s is null)")
     parser.add_argument("--jit-compile", type=int, choices=(0, 1), default=0,
                         help="model.compile(jit_compile=...): XLA on tensorflow, torch.compile "
                              "on torch; jax always compiles")
@@ -229,6 +248,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     args.jit_compile, args.loss_batch = bool(args.jit_compile), bool(args.loss_batch)
+    if args.serve_steps is None:
+        args.serve_steps = args.infer_steps
+    args.option = dict(builder_option(text, parser) for text in args.option)
     return args
 
 

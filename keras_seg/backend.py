@@ -270,10 +270,12 @@ def onednn_bfloat16(enabled: bool) -> bool:
 
     Grappler's ``auto_mixed_precision_onednn_bfloat16`` rewrites every graph TensorFlow runs
     from then on (Keras' predict and train functions, a SavedModel's signatures) to compute
-    convolutions and matrix products in bfloat16 on oneDNN, keeping float32 where its lists say
-    so (losses, reductions, softmax); variables, inputs and outputs stay float32. Unlike Keras'
-    ``mixed_bfloat16`` policy it reaches oneDNN's bfloat16 kernels on the CPU. It takes effect for
-    functions traced after the call. Only on TensorFlow; returns whether it is on.
+    convolutions and matrix products in bfloat16 on oneDNN; variables, inputs and outputs stay
+    float32. Its lists are about ops, not meaning: a loss traced in the same graph is rewritten
+    too (BCE + log-Dice went non-finite at the first training batch), which is why only
+    prediction uses it (:func:`precision_scope`). Unlike Keras' ``mixed_bfloat16`` policy it
+    reaches oneDNN's bfloat16 kernels on the CPU. It takes effect for functions traced after
+    the call. Only on TensorFlow; returns whether it is on.
     """
     if current() != "tensorflow":
         return False

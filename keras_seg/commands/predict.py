@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from keras_seg import backend
 from keras_seg.commands.common import Parser, add_data_option, positive_int
 
 
@@ -48,7 +49,7 @@ def _positive_float(text: str) -> float:
 
 def add_inference_options(p: argparse.ArgumentParser) -> None:
     """How images are predicted: shared by ``predict`` and ``postprocess``."""
-    p.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+    p.add_argument("--backend", choices=backend.BACKENDS,
                    help="Keras backend to predict on (default: KERAS_BACKEND; the command "
                    "restarts under it)")
     p.add_argument("--threshold", type=_probability, default=0.5,
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: 1 pixel)")
     p.add_argument("--nsd-tolerance", type=_positive_float, default=1.0,
                    help="normalised surface Dice tolerance, in spacing units (default 1)")
-    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+    p.add_argument("--precision", choices=backend.PRECISIONS, default="auto",
                    help="auto (default): bfloat16 on a CPU that computes it natively "
                         "(TensorFlow's oneDNN rewrite, ~2x faster), else float32")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

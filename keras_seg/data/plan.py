@@ -100,7 +100,12 @@ def _read_all(plan: Plan, workers: int | None, verbose: int, label: str) -> Iter
 
 
 def concatenate(parts: list[SliceSet], patch_size: int | None = None, hint: str = "") -> SliceSet:
-    """One SliceSet of several volumes' parts (channels unified, sizes checked)."""
+    """One SliceSet of several volumes' parts (channels unified, sizes checked).
+
+    Consumes ``parts``: each part's images are copied into one preallocated array and the
+    part's reference is dropped at once, so memory peaks near one copy of the data set plus
+    one volume (``np.concatenate`` held two whole copies until it returned).
+    """
     _check_sizes(parts, hint)
     channels = max(p.images.shape[-1] for p in parts)
 
@@ -108,11 +113,23 @@ def concatenate(parts: list[SliceSet], patch_size: int | None = None, hint: str 
         arrays = [getattr(p, field) for p in parts]
         return None if arrays[0] is None else np.concatenate(arrays)
 
-    return SliceSet(
-        images=np.concatenate([with_channels(p.images, channels) for p in parts]),
-        masks=join("masks"), volume_ids=join("volume_ids"), slice_index=join("slice_index"),
-        weights=join("weights"), names=join("names"), patch_size=patch_size,
-        geometry=join("geometry"))
+    joined = SliceSet(
+        images=None, masks=join("masks"), volume_ids=join("volume_ids"),
+        slice_index=join("slice_index"), weights=join("weights"), names=join("names"),
+        patch_size=patch_size, geometry=join("geometry"))
+    first = parts[0].images
+    joined.images = np.empty((sum(len(p.images) for p in parts), *first.shape[1:3], channels),
+                             np.result_type(*(p.images.dtype for p in parts)))
+    start = 0
+    for i, part in enumerate(parts):
+        if part.images.shape[-1] not in (1, channels):
+            raise UserError(f"images have {part.images.shape[-1]} channels where {channels} "
+                            f"are needed")
+        count = len(part.images)
+        joined.images[start: start + count] = part.images  # (..., 1) broadcasts to channels
+        start += count
+        parts[i] = None  # the part's arrays go as soon as they are copied
+    return joined
 
 
 def check_patch_size(patch_size: int | None, shape: tuple[int, ...]) -> None:

@@ -35,3 +35,33 @@ def test_synthetic_through_load():
         data.load("synthetic", "some/dir")
     with pytest.raises(UserError, match="no files"):
         data.records("synthetic", None)
+
+
+def test_concatenate_fills_one_array_and_releases_the_parts():
+    from keras_seg.data.plan import concatenate
+    from keras_seg.data.sliceset import SliceSet
+
+    rng = np.random.default_rng(0)
+    grey = rng.standard_normal((2, 4, 5, 1)).astype(np.float32)
+    rgb = rng.standard_normal((3, 4, 5, 3)).astype(np.float32)
+    masks = [np.zeros((2, 4, 5, 1), np.uint8), np.ones((3, 4, 5, 1), np.uint8)]
+    parts = [SliceSet(grey, masks[0], ["a", "a"], [1, 2]),
+             SliceSet(rgb, masks[1], ["b"] * 3, [1, 2, 3])]
+    joined = concatenate(parts)
+    assert joined.images.dtype == np.float32 and joined.images.shape == (5, 4, 5, 3)
+    # the grey volume's one channel is repeated, as np.repeat would
+    np.testing.assert_array_equal(joined.images, np.concatenate([np.repeat(grey, 3, -1), rgb]))
+    np.testing.assert_array_equal(joined.masks[:, 0, 0, 0], [0, 0, 1, 1, 1])
+    assert joined.volume_ids.tolist() == ["a", "a", "b", "b", "b"]
+    assert joined.names.tolist() == ["a_1", "a_2", "b_1", "b_2", "b_3"]
+    assert parts == [None, None]  # nothing of the parts is held once copied
+
+
+def test_concatenate_names_a_channel_mismatch():
+    from keras_seg.data.plan import concatenate
+    from keras_seg.data.sliceset import SliceSet
+
+    parts = [SliceSet(np.zeros((1, 2, 2, 2), np.float32), None, ["a"], [1]),
+             SliceSet(np.zeros((1, 2, 2, 3), np.float32), None, ["b"], [1])]
+    with pytest.raises(UserError, match="2 channels where 3 are needed"):
+        concatenate(parts)
