@@ -166,8 +166,12 @@ def saved_model_stride(loaded) -> int:
     return FALLBACK_STRIDE
 
 
-def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float = 1e-5) -> float:
+def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float = 1e-4) -> float:
     """Reload the SavedModel and return its max abs difference to ``model`` on ``sample``.
+
+    ``atol`` 1e-4 on probabilities: the traced graph sums in other orders than Keras' own call
+    (fused convolutions), which moved a ResNet34-encoder U-Net's outputs by 1.3e-5; a wrong
+    weight, layer or preprocessing moves them by orders of magnitude more.
 
     ``sample`` (N, H, W, C) may have any size: it is zero-padded to the network's stride.
     ``model`` may run on any backend: the SavedModel is served by TensorFlow.
