@@ -30,7 +30,7 @@ import tensorflow as tf
 from keras_seg.data import augment as aug
 from keras_seg.data.cache import is_lazy
 from keras_seg.data.padding import DEFAULT_MULTIPLE, pad_to_multiple, padded_size
-from keras_seg.data.sliceset import SliceSet
+from keras_seg.data.sliceset import ALIGNMENT, SliceSet
 from keras_seg.errors import UserError
 
 FOREGROUND_SAMPLES = 4096  # foreground pixels remembered per slice for patch centring
@@ -104,6 +104,22 @@ def _patch_offsets(index, seed, fg, image_hw, patch: int, fraction: float):
     return tf.where(use_fg[:, None], centred, uniform)
 
 
+def host_tensor(array: np.ndarray) -> tf.Tensor:
+    """A tensor over ``array``'s own memory where TensorFlow can take it in place, else a copy.
+
+    A C-contiguous array aligned to ``sliceset.ALIGNMENT`` bytes (``aligned_empty``: how the
+    readers and ``SliceSet.subset`` allocate pixels) goes through DLPack without a copy; the
+    tensor keeps the array alive. Any other array is copied (``tf.constant``).
+    """
+    if (array.size and array.flags.c_contiguous and array.flags.writeable
+            and array.ctypes.data % ALIGNMENT == 0):
+        try:
+            return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+        except (BufferError, TypeError, ValueError, tf.errors.InvalidArgumentError):
+            pass
+    return tf.constant(array)
+
+
 def _memory_gather(data: SliceSet, multiple: int | None):
     """``(gather(idx) -> (x, [y, w]), has_weights, (H, W, C))`` over in-memory arrays."""
     images, masks, weights = data.images, data.masks, data.weights
@@ -111,9 +127,9 @@ def _memory_gather(data: SliceSet, multiple: int | None):
         images, valid = pad_to_multiple(images, multiple)
         masks = None if masks is None else pad_to_multiple(masks, multiple)[0]
         weights = valid if weights is None else pad_to_multiple(weights, multiple)[0]
-    x_all = tf.constant(images)
-    y_all = None if masks is None else tf.constant(masks)
-    w_all = None if weights is None else tf.constant(weights)
+    x_all = host_tensor(images)
+    y_all = None if masks is None else host_tensor(masks)
+    w_all = None if weights is None else host_tensor(weights)
 
     def gather(idx):
         x = tf.gather(x_all, idx)

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from keras_seg import progress
-from keras_seg.data.sliceset import SliceSet
+from keras_seg.data.sliceset import SliceSet, aligned_empty
 from keras_seg.errors import UserError
 
 PROGRESS_MIN_FILES = 200  # sets with fewer files load without a progress display
@@ -118,8 +118,8 @@ def concatenate(parts: list[SliceSet], patch_size: int | None = None, hint: str 
         slice_index=join("slice_index"), weights=join("weights"), names=join("names"),
         patch_size=patch_size, geometry=join("geometry"))
     first = parts[0].images
-    joined.images = np.empty((sum(len(p.images) for p in parts), *first.shape[1:3], channels),
-                             np.result_type(*(p.images.dtype for p in parts)))
+    joined.images = aligned_empty((sum(len(p.images) for p in parts), *first.shape[1:3],
+                                   channels), np.result_type(*(p.images.dtype for p in parts)))
     start = 0
     for i, part in enumerate(parts):
         if part.images.shape[-1] not in (1, channels):

@@ -6,6 +6,22 @@ import dataclasses
 
 import numpy as np
 
+ALIGNMENT = 64  # bytes: what TensorFlow needs to use a host buffer in place (Eigen's maximum)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` whose data starts at a multiple of :data:`ALIGNMENT` bytes.
+
+    NumPy aligns large arrays to 16 bytes only; TensorFlow takes a 64-byte aligned, contiguous
+    buffer through DLPack without copying it (keras_seg.data.pipeline.host_tensor), so a data
+    set in memory is held once, not once by NumPy and once more by TensorFlow.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start: start + size].view(dtype).reshape(shape)
+
 
 @dataclasses.dataclass
 class SliceSet:
@@ -65,10 +81,25 @@ class SliceSet:
         return list(dict.fromkeys(self.volume_ids.tolist()))
 
     def subset(self, index: np.ndarray) -> SliceSet:
-        """The slices at ``index`` (an int or bool array), as a new SliceSet."""
+        """The slices at ``index`` (an int or bool array), as a new SliceSet.
+
+        In-memory pixel arrays are copied into :func:`aligned_empty` arrays, which the
+        training pipeline shares with TensorFlow instead of copying them again.
+        """
         def take(a):
-            return None if a is None else a[index]
-        return SliceSet(self.images[index], take(self.masks), self.volume_ids[index],
+            if a is None:
+                return None
+            if isinstance(a, np.ndarray) and a.ndim == 4:
+                rows = np.flatnonzero(index) if np.asarray(index).dtype == bool else index
+                rows = np.asarray(rows, np.int64).reshape(-1)
+                if rows.size and (rows.max() >= len(a) or rows.min() < -len(a)):
+                    raise IndexError(f"slice index out of range for {len(a)} slices")
+                # mode="wrap" (exact for in-range rows, negatives included) writes straight
+                # into ``out``; the default mode="raise" would buffer a whole extra copy
+                return np.take(a, rows, axis=0, mode="wrap",
+                               out=aligned_empty((len(rows), *a.shape[1:]), a.dtype))
+            return a[index]
+        return SliceSet(take(self.images), take(self.masks), self.volume_ids[index],
                         self.slice_index[index], take(self.weights), take(self.names),
                         self.patch_size, take(self.geometry))
 

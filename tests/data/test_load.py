@@ -65,3 +65,39 @@ def test_concatenate_names_a_channel_mismatch():
              SliceSet(np.zeros((1, 2, 2, 3), np.float32), None, ["b"], [1])]
     with pytest.raises(UserError, match="2 channels where 3 are needed"):
         concatenate(parts)
+
+
+def test_subset_and_concatenate_allocate_aligned_pixels():
+    from keras_seg.data.plan import concatenate
+    from keras_seg.data.sliceset import ALIGNMENT, SliceSet
+
+    rng = np.random.default_rng(1)
+    images = rng.standard_normal((7, 3, 5, 2)).astype(np.float32)
+    masks = (rng.random((7, 3, 5, 1)) < 0.5).astype(np.uint8)
+    whole = SliceSet(images, masks, list("aabbbcc"), [1, 2, 1, 2, 3, 1, 2])
+    for index in (np.array([5, 0, -1, 3]), whole.volume_ids == "b"):
+        part = whole.subset(index)
+        np.testing.assert_array_equal(part.images, images[index])  # as fancy indexing
+        np.testing.assert_array_equal(part.masks, masks[index])
+        assert part.images.ctypes.data % ALIGNMENT == 0 and part.images.flags.c_contiguous
+    with pytest.raises(IndexError):
+        whole.subset(np.array([7]))
+    joined = concatenate([whole.subset(np.array([0, 1])), whole.subset(np.array([2]))])
+    assert joined.images.ctypes.data % ALIGNMENT == 0
+
+
+def test_the_pipeline_shares_aligned_pixels_with_tensorflow():
+    from keras_seg.data.pipeline import host_tensor
+    from keras_seg.data.sliceset import aligned_empty
+
+    shared = aligned_empty((4, 8, 8, 3), np.float32)
+    shared[:] = 1.0
+    tensor = host_tensor(shared)
+    shared[0, 0, 0, 0] = 7.0  # a write to the array shows in the tensor: one buffer, no copy
+    assert float(tensor[0, 0, 0, 0]) == 7.0
+    unaligned = np.ones((4, 8, 8, 3), np.float32)[:, ::2]  # not contiguous: copied
+    copied = host_tensor(unaligned)
+    unaligned[0, 0, 0, 0] = 7.0
+    assert float(copied[0, 0, 0, 0]) == 1.0
+    np.testing.assert_array_equal(np.asarray(host_tensor(np.zeros((0, 2), np.uint8))).shape,
+                                  (0, 2))
