@@ -279,4 +279,13 @@ def make_dataset(data: SliceSet, batch_size: int, *, training: bool, seed: int =
             x, extra = gather(idx)
             return package(x, tf.concat(extra, axis=-1) if extra else None)
         ds = index.map(whole, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    if not is_lazy(data.images):
+        # tf.data's static graph rewrites serialise the pipeline with its captured tensors,
+        # so every new iterator (every epoch) made a passing copy of the whole in-memory data
+        # set (1.2 GB for 1.2 GB). The rewrites fuse ops this pipeline does not chain; the
+        # autotuned parallel map and prefetch stay.
+        options = tf.data.Options()
+        options.experimental_optimization.apply_default_optimizations = False
+        ds = ds.with_options(options)
+    return ds

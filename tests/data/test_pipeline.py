@@ -211,3 +211,40 @@ def test_image_only_augmentations_keep_masks_weights_and_shapes(patch_size):
         np.testing.assert_array_equal(y1, y0)
         np.testing.assert_array_equal(w1, w0)
         assert not (x1 == x0).all(axis=(1, 2, 3)).any()  # noise on every slice
+
+
+MEMORY_PROBE = """
+import os, resource, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+from keras_seg.data.pipeline import make_dataset
+from keras_seg.data.sliceset import SliceSet, aligned_empty
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+n = 800  # 800 x 128 x 128 x 3 float32: 150 MB
+images = aligned_empty((n, 128, 128, 3), np.float32)
+images[:] = 0.5
+masks = aligned_empty((n, 128, 128, 1), np.uint8)
+masks[:] = 0
+masks[:, 40:60, 40:60] = 1
+data = SliceSet(images, masks, [f"v{i // 8}" for i in range(n)], [i % 8 + 1 for i in range(n)])
+before = peak()
+ds = make_dataset(data, 16, training=True, seed=0, augment=True)
+for _ in range(3):  # three epochs: three iterators
+    next(iter(ds))
+print(json.dumps({"set_mb": images.nbytes / 2**20, "growth_mb": peak() - before}))
+"""
+
+
+def test_in_memory_set_is_not_copied_by_the_pipeline():
+    """Neither the tensors the pipeline gathers from nor a new iterator copy the data set."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True,
+                          timeout=300, check=True)
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    # a copy of the set would add 150 MB at least (tf.constant, and each iterator's graph
+    # rewrite, did); what remains is batches, prefetch buffers and the traced functions
+    assert probe["growth_mb"] < 0.5 * probe["set_mb"], probe
