@@ -24,6 +24,9 @@ in a fresh process each so one encoder's memory and graph never weigh on the nex
     .venv/bin/python benchmarks/encoders.py --markdown train.jsonl throughput.jsonl
 
 ``--markdown`` merges such files (records of one encoder joined) into the README's table.
+``--sizes`` only builds each model with the builder's defaults at 256x256x3 (one process) and
+prints its parameter counts: the table's parameters column, which ``train`` (run with the
+synthetic config's 16 decoder filters) and ``throughput`` (``--filters 32``) do not give alike.
 """
 
 from __future__ import annotations
@@ -114,6 +117,23 @@ def train(encoder: str, args: argparse.Namespace) -> dict:
         return result
 
 
+def sizes(encoders: list[str], decoder: str) -> None:
+    """Print ``{"encoder", "decoder", "size": {...}}`` per encoder: the default model's counts."""
+    import keras
+    import numpy as np
+
+    from keras_seg.models import get_model
+
+    for encoder in encoders:
+        model = get_model(decoder, input_shape=(256, 256, 3), encoder=encoder)
+        trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+        total = int(sum(np.prod(w.shape) for w in model.weights))
+        print(json.dumps({"encoder": encoder, "decoder": decoder,
+                          "size": {"parameters": trainable, "all_parameters": total}}),
+              flush=True)
+        keras.backend.clear_session()
+
+
 def last_line(text: str) -> str:
     """The last non-empty line of a child's stderr (its ``error:`` line or exception)."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
@@ -132,15 +152,17 @@ def markdown(paths: list[str]) -> str:
     def number(value, digits):
         return "n/m" if value is None else f"{value:,.{digits}f}"
 
-    lines = ["| encoder | parameters | forward GFLOP/img | train img/s | infer img/s | "
-             "peak RSS MB | `train.py` 1 epoch (s) | "
-             "`.keras` / SavedModel round trip (max abs diff) |",
-             "|---|---|---|---|---|---|---|---|"]
+    speed_columns = any("throughput" in r for r in rows.values())
+    header = ["encoder", "parameters (256x256x3)"]
+    if speed_columns:
+        header += ["forward GFLOP/img", "train img/s", "infer img/s", "peak RSS MB"]
+    header += ["`train.py`, 1 epoch (s)", "`.keras` / SavedModel round trip (max abs diff)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for encoder, record in rows.items():
         speed, trained = record.get("throughput", {}), record.get("train", {})
         trips = trained.get("round_trips", {})
         if "train" not in record:
-            fit, trip = "n/m", "n/m"
+            fit, trip = "not run", "not run"
         elif trained.get("returncode"):
             fit, trip = f"failed: {trained.get('error', '')}", "n/m"
         else:
@@ -149,12 +171,14 @@ def markdown(paths: list[str]) -> str:
                 "**no**" if trips.get(key) is None or trips[key] > TOLERANCE
                 else f"yes ({trips[key]:.0e})" if trips[key] else "yes (0)"
                 for key in ("keras_max_abs_diff", "saved_model_max_abs_diff"))
-        params = speed.get("parameters", trips.get("parameters"))
-        lines.append(f"| `{encoder}` | {number(params, 0)} | "
-                     f"{number(speed.get('forward_gflop_per_img'), 1)} | "
-                     f"{number(speed.get('train_img_per_s'), 2)} | "
-                     f"{number(speed.get('infer_img_per_s'), 2)} | "
-                     f"{number(speed.get('peak_rss_mb'), 0)} | {fit} | {trip} |")
+        cells = [f"`{encoder}`",
+                 number(record.get("size", {}).get("parameters", speed.get("parameters")), 0)]
+        if speed_columns:
+            cells += [number(speed.get("forward_gflop_per_img"), 1),
+                      number(speed.get("train_img_per_s"), 2),
+                      number(speed.get("infer_img_per_s"), 2),
+                      number(speed.get("peak_rss_mb"), 0)]
+        lines.append("| " + " | ".join([*cells, fit, trip]) + " |")
     return "\n".join(lines)
 
 
@@ -162,6 +186,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", nargs="+", metavar="JSONL",
                         help="print the table of these result files instead of measuring")
+    parser.add_argument("--sizes", action="store_true",
+                        help="print the default models' parameter counts instead of measuring")
     parser.add_argument("--encoders", nargs="+", help="default: every ENCODER_NAMES entry")
     parser.add_argument("--decoder", default="unet",
                         choices=("unet", "unet_plus_plus", "fpn", "deeplabv3_plus"))
@@ -185,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
         from keras_seg.models import ENCODER_NAMES
 
         args.encoders = list(ENCODER_NAMES)
+    if args.sizes:
+        sizes(args.encoders, args.decoder)
+        return
     parts = {"train": train, "throughput": throughput}
     for encoder in args.encoders:
         record = {"encoder": encoder, "decoder": args.decoder}
