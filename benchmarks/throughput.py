@@ -51,9 +51,9 @@ if __name__ == "__main__" and backend_arg(sys.argv[1:]):
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import yaml  # noqa: E402
 
 from keras_seg import backend, losses  # noqa: E402
+from keras_seg.commands.common import data_option  # noqa: E402
 from keras_seg.data.pipeline import make_dataset  # noqa: E402
 from keras_seg.data.sliceset import SliceSet  # noqa: E402
 from keras_seg.export import export_saved_model, load_saved_model  # noqa: E402
@@ -206,14 +206,6 @@ def backend_version() -> str:
     return __import__(module).__version__
 
 
-def builder_option(text: str, parser: argparse.ArgumentParser) -> tuple[str, object]:
-    """``KEY=VALUE`` of ``--option`` as ``(key, value)``, the value read as YAML."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        parser.error(f"--option {text!r}: expected KEY=VALUE")
-    return key, yaml.safe_load(value)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="unet")
@@ -221,7 +213,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Keras backend (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--filters", type=int, default=32,
                         help="first-level features; 0 keeps the builder's default")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--option", type=data_option, action="append", default=[],
+                        metavar="KEY=VALUE",
                         help="a builder option (value read as YAML), repeatable: "
                              "--option encoder=resnet50 --option depth=5")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -250,7 +243,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.jit_compile, args.loss_batch = bool(args.jit_compile), bool(args.loss_batch)
     if args.serve_steps is None:
         args.serve_steps = args.infer_steps
-    args.option = dict(builder_option(text, parser) for text in args.option)
+    args.option = dict(args.option)
     return args
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -67,11 +68,14 @@ class Plan:
 
 def with_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """Repeat a one-channel (..., 1) array to ``channels``; other counts must already match."""
-    if images.shape[-1] == channels:
-        return images
-    if images.shape[-1] != 1:
+    check_channels(images, channels)
+    return images if images.shape[-1] == channels else np.repeat(images, channels, axis=-1)
+
+
+def check_channels(images: np.ndarray, channels: int) -> None:
+    """A UserError unless ``images`` has ``channels`` channels or one (to be repeated)."""
+    if images.shape[-1] not in (1, channels):
         raise UserError(f"images have {images.shape[-1]} channels where {channels} are needed")
-    return np.repeat(images, channels, axis=-1)
 
 
 def _workers(workers: int | None) -> int:
@@ -114,52 +118,48 @@ def concatenate(parts: list[SliceSet], patch_size: int | None = None, hint: str 
         arrays = [getattr(p, field) for p in parts]
         return None if arrays[0] is None else np.concatenate(arrays)
 
-    joined = SliceSet(
-        images=None, masks=join("masks"), volume_ids=join("volume_ids"),
-        slice_index=join("slice_index"), weights=join("weights"), names=join("names"),
-        patch_size=patch_size, geometry=join("geometry"))
-    first = parts[0].images
-    joined.images = aligned_empty((sum(len(p.images) for p in parts), *first.shape[1:3],
-                                   channels), np.result_type(*(p.images.dtype for p in parts)))
+    fields = {field: join(field) for field in
+              ("masks", "volume_ids", "slice_index", "weights", "names", "geometry")}
+    images = aligned_empty((sum(len(p.images) for p in parts), *parts[0].images.shape[1:3],
+                            channels), np.result_type(*(p.images.dtype for p in parts)))
     start, freed = 0, 0
     for i, part in enumerate(parts):
-        if part.images.shape[-1] not in (1, channels):
-            raise UserError(f"images have {part.images.shape[-1]} channels where {channels} "
-                            f"are needed")
+        check_channels(part.images, channels)
         count = len(part.images)
-        joined.images[start: start + count] = part.images  # (..., 1) broadcasts to channels
+        images[start: start + count] = part.images  # (..., 1) broadcasts to channels
         start += count
         freed += part.images.nbytes
         parts[i] = None  # the part's arrays go as soon as they are copied
         if freed >= TRIM_EVERY_BYTES:
-            freed = release_freed_memory()
+            release_freed_memory()
+            freed = 0
     release_freed_memory()
-    return joined
+    return SliceSet(images=images, patch_size=patch_size, **fields)
 
 
 TRIM_EVERY_BYTES = 256 * 2**20
 
 
-def release_freed_memory() -> int:
-    """Hand memory freed inside the C allocator back to the system; returns 0.
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed inside the C allocator back to the system.
 
     Volumes decoded in worker threads are a few MB each: glibc serves them from its per-thread
     arenas and keeps the pages when they are freed, so without this a data set read into
     memory stays resident about twice (measured: 906 -> 701 MB for a 600 MB set). Calls glibc's
     ``malloc_trim(0)``; does nothing where the C library has none.
     """
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            _malloc_trim = ctypes.CDLL(None).malloc_trim
-        except (AttributeError, OSError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-    return 0
-
-
-_malloc_trim = None
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def check_patch_size(patch_size: int | None, shape: tuple[int, ...]) -> None:

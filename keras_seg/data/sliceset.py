@@ -86,14 +86,16 @@ class SliceSet:
         In-memory pixel arrays are copied into :func:`aligned_empty` arrays, which the
         training pipeline shares with TensorFlow instead of copying them again.
         """
+        rows = np.asarray(index)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64).reshape(-1)
+        count = len(self.images)
+        if rows.size and (rows.max() >= count or rows.min() < -count):
+            raise IndexError(f"slice index out of range for {count} slices")
+
         def take(a):
             if a is None:
                 return None
             if isinstance(a, np.ndarray) and a.ndim == 4:
-                rows = np.flatnonzero(index) if np.asarray(index).dtype == bool else index
-                rows = np.asarray(rows, np.int64).reshape(-1)
-                if rows.size and (rows.max() >= len(a) or rows.min() < -len(a)):
-                    raise IndexError(f"slice index out of range for {len(a)} slices")
                 # mode="wrap" (exact for in-range rows, negatives included) writes straight
                 # into ``out``; the default mode="raise" would buffer a whole extra copy
                 return np.take(a, rows, axis=0, mode="wrap",
