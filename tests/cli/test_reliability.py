@@ -183,9 +183,13 @@ def test_ctrl_c_mid_epoch_is_one_line_and_the_run_resumes(tiny_config, tmp_path)
     config["training"]["epochs"] = 40
     slow = tmp_path / "slow.yaml"
     slow.write_text(yaml.safe_dump(config))
+    # As in a terminal: SIGINT at its default. A test run started in the background
+    # (`pytest &`, nohup) has SIGINT ignored, children inherit that, and Python then never
+    # raises KeyboardInterrupt, so the run would train on.
     proc = subprocess.Popen([sys.executable, "train.py", "--config", str(slow), "--output",
                              str(run)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state = run / "last_state.json"
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and not state.exists():
