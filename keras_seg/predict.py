@@ -11,7 +11,10 @@
 - ``dsc.png``: one panel per split, a bar per volume, the mean as a red line, the median green;
 - ``overlays/<slice>.png``: the slice with the truth outlined in green, the prediction in red;
 - ``gifs/<volume>.gif``: the volume's overlays in slice order;
-- ``masks/<slice>.png``: the predicted foreground, 0/255.
+- ``masks/<slice>.png``: the predicted foreground, 0/255;
+- ``nifti/<volume>.nii.gz`` (``nifti`` data only): the predicted labels of each case in its
+  source file's grid, affine and header, class ids written back as the stored values of the
+  reader's ``labels`` map (:func:`write_nifti`).
 
 Masks, overlays and scores are in each image's own pixel grid: the probabilities are mapped back
 through the reader's resize, padding and crop (``keras_seg.data.geometry.to_native``), then
@@ -43,6 +46,7 @@ from PIL import Image
 
 from keras_seg import backend, evaluation, progress, visualize
 from keras_seg import data as data_lib
+from keras_seg.data import nifti
 from keras_seg.data.plan import iter_volumes as iter_plan
 from keras_seg.errors import UserError
 from keras_seg.export import (
@@ -188,6 +192,8 @@ class VolumePrediction:
         found: per slice, the bool (H_i, W_i) predicted foreground (before post-processing).
         truth: per slice, the bool (H_i, W_i) true foreground, or None without masks.
         valid: per slice, the bool (H_i, W_i) pixels that count, or None (all count).
+        geometry: per slice, its :class:`keras_seg.data.Geometry` (source file, index along
+            the sliced axis of a 3D file), or None where the reader keeps none.
     """
 
     volume: str
@@ -197,6 +203,7 @@ class VolumePrediction:
     found: list[np.ndarray]
     truth: list[np.ndarray] | None
     valid: list[np.ndarray] | None
+    geometry: list | None = None
 
 
 # Reader options that change a slice's geometry, and their value for reading it as stored.
@@ -288,7 +295,8 @@ def predict_volumes(engine: Ensemble, reader: VolumeReader, volumes: Sequence[st
         yield VolumePrediction(
             str(part.volume_ids[0]), [str(n) for n in part.names], images, probs,
             [visualize.foreground(p, threshold) for p in probs],
-            None if truth[0] is None else truth, None if valid[0] is None else valid)
+            None if truth[0] is None else truth, None if valid[0] is None else valid,
+            None if part.geometry is None else list(part.geometry))
         bar.add(1)
     bar.close()
 
@@ -413,13 +421,17 @@ def predict(model: str | Sequence[str], *, output: str = "predictions",
         if not volumes:
             raise UserError(f"no {split} volumes in data set '{source['name']}' for this model")
         step = recorded_postprocess(paths) if postprocess == "auto" else None
-        _make_folders(output)
+        volume_files = source["name"] == "nifti"
+        _make_folders(output, ("nifti",) if volume_files else ())
 
         columns = BASE_COLUMNS + extra_columns(source["name"])
         rows, slice_count = [], 0
         for result in predict_volumes(engine, reader, volumes, threshold, verbose):
             found = result.found if step is None else list(step.apply(result.found))
             _write_volume(output, result, found)
+            if volume_files:
+                write_nifti(os.path.join(output, "nifti", f"{_file_name(result.volume)}.nii.gz"),
+                            result, found, (source.get("options") or {}).get("labels"))
             slice_count += len(found)
             if result.truth is not None:
                 rows.append({"volume": result.volume, "split": splits[result.volume],
@@ -507,8 +519,8 @@ def choose_postprocessing(run: str, *, data_dir: str | None = None, threshold: f
     return record
 
 
-def _make_folders(output: str) -> None:
-    for folder in ("overlays", "gifs", "masks"):
+def _make_folders(output: str, extra: Sequence[str] = ()) -> None:
+    for folder in ("overlays", "gifs", "masks", *extra):
         try:
             os.makedirs(os.path.join(output, folder), exist_ok=True)
         except OSError as e:
@@ -526,6 +538,28 @@ def _write_volume(output: str, result: VolumePrediction, found: list[np.ndarray]
         Image.fromarray(np.asarray(mask, np.uint8) * 255).save(
             os.path.join(output, "masks", f"{stem}.png"))
     save_gif(os.path.join(output, "gifs", f"{_file_name(result.volume)}.gif"), frames)
+
+
+def predicted_labels(prob: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) class ids of one slice: 1 on the foreground of a one-channel model; the
+    most probable class of a softmax model, inside the (post-processed) foreground, else 0."""
+    prob = np.asarray(prob)
+    if prob.shape[-1] == 1:
+        return np.asarray(found, np.uint8)
+    return np.where(found, np.argmax(prob, axis=-1), 0).astype(np.uint8)
+
+
+def write_nifti(path: str, result: VolumePrediction, found: list[np.ndarray],
+                label_map: dict | None = None) -> str:
+    """One volume's predicted labels as NIfTI in its source file's grid, affine and header.
+
+    Class ids go back to the stored values through the reader's ``labels`` map
+    (:func:`keras_seg.data.nifti.write_prediction`).
+    """
+    if result.geometry is None:
+        raise UserError(f"volume {result.volume} has no slice geometry to write NIfTI from")
+    labels = [predicted_labels(p, f) for p, f in zip(result.probs, found, strict=True)]
+    return nifti.write_prediction(labels, result.geometry, path, label_map)
 
 
 def write_dsc_csv(path: str, scores: dict[str, float], counts: dict[str, int]) -> None:

@@ -328,7 +328,9 @@ def write_prediction(labels: Sequence[np.ndarray], geometry: Sequence[Geometry],
             slices of the volume that are not given stay 0.
         path: the output file (``.nii`` or ``.nii.gz``).
         label_map: the reader's ``labels`` map; class ids are written back as the stored
-            values (class 3 as BraTS label 4). Default: class ids as they are.
+            values (class 3 as BraTS label 4; a class several values map to, as the smallest:
+            whole tumour ``{0: 0, 1: 1, 2: 1, 4: 1}`` is written as 1). Default: class ids
+            as they are.
 
     Returns:
         ``path``. The file has the source's 3D shape, affine and header (data type uint8, or
@@ -342,8 +344,8 @@ def write_prediction(labels: Sequence[np.ndarray], geometry: Sequence[Geometry],
     source, axis = sources.pop(), axes.pop()
     reference = nib.load(source)
     values = np.arange(256) if label_map is None else np.zeros(256, np.int64)
-    if label_map is not None:
-        for stored, cls in label_map.items():
+    if label_map is not None:  # a class several values map to is written as the smallest
+        for stored, cls in sorted(label_map.items(), reverse=True):
             values[cls] = stored
     dtype = np.uint8 if values.max() <= 255 and values.min() >= 0 else np.int16
     volume = np.zeros(reference.shape[:3], dtype)
