@@ -61,6 +61,37 @@ def test_check_export_takes_images_of_any_size(tiny_unet_path, tmp_path):
     assert check_export(model, str(tmp_path / "sm"), sample) < 1e-5  # padded to 24 x 52
 
 
+def test_check_export_fails_on_a_weight_changed_after_export(tiny_unet_path, tmp_path):
+    model = keras.models.load_model(tiny_unet_path)
+    export_saved_model(model, str(tmp_path / "sm"))
+    last = model.layers[-1] if model.layers[-1].weights else model.layers[-2]
+    kernel, *rest = last.get_weights()
+    last.set_weights([kernel + 0.5, *rest])
+    sample = np.random.default_rng(2).standard_normal((2, 16, 16, 2)).astype(np.float32)
+    with pytest.raises(RuntimeError, match="differs from the Keras model by"):
+        check_export(model, str(tmp_path / "sm"), sample)
+
+
+class EagerOnlyOffset(keras.layers.Layer):
+    """Adds 0.25 when run eagerly, nothing in a traced graph: a stand-in for a model whose
+    eager and graph calls disagree (float32 round-off amplified by exploding activations)."""
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return x + 0.25 if tf.executing_eagerly() else x
+
+
+def test_check_export_compares_with_the_traced_graph_and_warns_when_eager_differs(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    outputs = EagerOnlyOffset()(keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    model = keras.Model(inputs, outputs)
+    export_saved_model(model, str(tmp_path / "sm"))
+    sample = np.random.default_rng(4).standard_normal((2, 8, 8, 1)).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="eager and graph outputs differ by 0.25"):
+        assert check_export(model, str(tmp_path / "sm"), sample) < 1e-6
+
+
 def test_a_deep_supervision_model_serves_its_final_output(tmp_path):
     model = get_model("unet_plus_plus", input_shape=(None, None, 1), filters=2, depth=2,
                       deep_supervision=True)
