@@ -8,9 +8,12 @@ Each figure runs the code path the package runs:
   ``losses.get`` and ``keras.optimizers.Adam``: forward, loss, backward and optimizer update.
   Steps are timed by a callback at each batch end, after ``--warmup`` untimed steps (tracing,
   XLA compilation).
-- ``infer_img_per_s``: ``model.predict`` on in-memory images, ``--batch-size`` per batch.
-- ``serve_img_per_s``: the SavedModel written by ``keras_seg.export.export_saved_model``,
-  reloaded with ``load_saved_model`` and called through its ``serve`` endpoint per batch.
+- ``infer_img_per_s``: ``model.predict`` on in-memory images, ``--batch-size`` per batch, of
+  the model with BatchNormalization folded into its convolutions as ``predict`` runs it
+  (``keras_seg.models.fold_batchnorm``; ``--fold-batchnorm 0``: the model as trained).
+- ``serve_img_per_s``: the SavedModel written by ``keras_seg.export.export_saved_model``
+  (folded likewise), reloaded with ``load_saved_model`` and called through its ``serve``
+  endpoint per batch.
 - ``train_gflop_per_s``: 3 x the forward convolution FLOPs of the model (counted from the layer
   shapes, :func:`forward_conv_flops`) per second of training; ``train_gflop_per_cpu_s`` and
   ``train_img_per_cpu_s`` per second of process CPU time (all threads), the figures a loaded,
@@ -57,7 +60,7 @@ from keras_seg.commands.common import data_option  # noqa: E402
 from keras_seg.data.pipeline import make_dataset  # noqa: E402
 from keras_seg.data.sliceset import SliceSet  # noqa: E402
 from keras_seg.export import export_saved_model, load_saved_model  # noqa: E402
-from keras_seg.models import get_model, head_count  # noqa: E402
+from keras_seg.models import fold_batchnorm, get_model, head_count  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16", "onednn_bfloat16")
 
@@ -149,15 +152,17 @@ def measure(args: argparse.Namespace) -> dict:
 
     images = data.images[: args.batch_size]
     batches = np.concatenate([images] * args.infer_steps)
-    model.predict(images, batch_size=args.batch_size, verbose=0)
+    inference = fold_batchnorm(model) if args.fold_batchnorm else model  # as predict does
+    inference.predict(images, batch_size=args.batch_size, verbose=0)
     start = time.perf_counter()
-    model.predict(batches, batch_size=args.batch_size, verbose=0)
+    inference.predict(batches, batch_size=args.batch_size, verbose=0)
     infer = len(batches) / (time.perf_counter() - start)
 
     serve = None
     if args.serve_steps:
         with tempfile.TemporaryDirectory() as tmp:
-            export_saved_model(model, os.path.join(tmp, "saved_model"))
+            export_saved_model(model, os.path.join(tmp, "saved_model"),
+                               fold=bool(args.fold_batchnorm))
             served = load_saved_model(os.path.join(tmp, "saved_model"))
             x = tf.constant(images)
             served.serve(x)
@@ -186,11 +191,12 @@ def measure(args: argparse.Namespace) -> dict:
             "steps": args.steps, "warmup": args.warmup, "infer_steps": args.infer_steps,
             "serve_steps": args.serve_steps,
             "jit_compile": backend.jit_compile(args.jit_compile), "precision": args.precision,
+            "fold_batchnorm": bool(args.fold_batchnorm),
             "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (on)"),
             "train": "model.fit on make_dataset(training=True, augment=True).repeat()",
-            "infer": "model.predict(images, batch_size)",
+            "infer": "fold_batchnorm(model).predict(images, batch_size)",
             "serve": "keras_seg.export SavedModel, serve endpoint",
             "tensorflow": tf.__version__, "keras": keras.__version__,
             "backend_version": backend_version(),
@@ -236,6 +242,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="keras mixed-precision policy, or onednn_bfloat16: TensorFlow's "
                              "oneDNN bfloat16 graph rewrite (keras_seg.backend.onednn_bfloat16)")
+    parser.add_argument("--fold-batchnorm", type=int, choices=(0, 1), default=1,
+                        help="infer and serve with BatchNormalization folded into the "
+                             "convolutions, as predict and export do (default 1)")
     parser.add_argument("--intra-op", type=int, default=0, help="TF intra-op threads; 0 = TF's")
     parser.add_argument("--inter-op", type=int, default=0, help="TF inter-op threads; 0 = TF's")
     parser.add_argument("--seed", type=int, default=0)

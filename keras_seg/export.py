@@ -24,6 +24,7 @@ import numpy as np
 from keras_seg import backend
 from keras_seg.data.padding import pad_to_multiple
 from keras_seg.errors import UserError
+from keras_seg.models.fold import fold_batchnorm
 
 SAVED_MODEL_FORMATS = ("saved_model", "onnx")
 ONNX_FILE = "model.onnx"
@@ -76,21 +77,25 @@ def network_stride(model: keras.Model, probe_size: int = 1024) -> int:
     return probe_size // min(a for a, b in zip(small, large, strict=True) if b != a)
 
 
-def export_saved_model(model: keras.Model, path: str) -> None:
+def export_saved_model(model: keras.Model, path: str, fold: bool = True) -> None:
     """Write ``model`` to ``path`` as a SavedModel with one ``serve`` signature.
 
     ``serve`` takes float32 ``[batch, H, W, C]`` (batch and spatial sizes free, H and W
     multiples of the recorded ``stride``) and returns the probabilities of the model's final
-    output. On a backend without in-process export the model goes through a ``.keras`` file
-    and :func:`export_in_tensorflow`.
+    output. ``fold`` (default): the graph is :func:`keras_seg.models.fold_batchnorm`'s copy,
+    BatchNormalization folded into the convolutions (same outputs within float32 round-off,
+    faster to serve). On a backend without in-process export the model goes through a
+    ``.keras`` file and :func:`export_in_tensorflow`.
     """
     if backend.current() not in NATIVE_EXPORT_BACKENDS:
         with tempfile.TemporaryDirectory() as tmp:
             keras_path = os.path.join(tmp, "model.keras")
             model.save(keras_path)
-            export_in_tensorflow(keras_path, path)
+            export_in_tensorflow(keras_path, path, fold=fold)
         return
     backend.require_tensorflow("SavedModel export")
+    if fold:
+        model = fold_batchnorm(model)
     channels = model.inputs[0].shape[-1]
     stride = network_stride(model)
     options = {}
@@ -114,7 +119,8 @@ def export_saved_model(model: keras.Model, path: str) -> None:
     archive.write_out(path, verbose=False)
 
 
-def export_in_tensorflow(model_path: str, output: str, fmt: str = "saved_model") -> None:
+def export_in_tensorflow(model_path: str, output: str, fmt: str = "saved_model",
+                         fold: bool = True) -> None:
     """Export the ``.keras`` file ``model_path`` in a child process on the TensorFlow backend.
 
     Runs ``python -m keras_seg export`` with ``KERAS_BACKEND=tensorflow``, which also checks the
@@ -125,7 +131,7 @@ def export_in_tensorflow(model_path: str, output: str, fmt: str = "saved_model")
         raise UserError(f"{fmt} export needs TensorFlow, which is not installed "
                         "(pip install tensorflow)")
     command = [sys.executable, "-m", "keras_seg", "export", "--model", model_path,
-               "--output", output, "--format", fmt]
+               "--output", output, "--format", fmt] + ([] if fold else ["--no-fold-batchnorm"])
     result = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"},
                             capture_output=True, text=True)
     if result.returncode == 0:
@@ -167,19 +173,23 @@ def saved_model_stride(loaded) -> int:
     return FALLBACK_STRIDE
 
 
-def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float = 1e-4) -> float:
+def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float = 1e-4,
+                 fold: bool = True) -> float:
     """Reload the SavedModel and return its max abs difference to ``model`` on ``sample``.
 
-    On TensorFlow the reference is ``model``'s call traced as a graph, as the SavedModel holds
-    it; elsewhere the backend's own call. ``atol`` 1e-4 on probabilities: a traced graph sums in
-    other orders than an eager call (fused convolutions), which moved a ResNet34-encoder U-Net's
-    outputs by 1.3e-5; a wrong weight, layer or preprocessing moves them by orders of magnitude
-    more.
+    Two checks, each within ``atol`` (1e-4 on probabilities):
 
-    A model whose eager and traced calls themselves differ by more than ``atol`` is numerically
-    unstable (activations of order 1e4 and more, as a deep encoder from random weights whose
-    BatchNorm statistics have not been learned yet: EfficientNetV2-L after a few steps): no
-    export can match both, so this warns, naming the difference, instead of failing the run.
+    - the export: the SavedModel against the model it was written from (``fold``: the
+      :func:`keras_seg.models.fold_batchnorm` copy), called as the SavedModel holds it: traced
+      as a graph on TensorFlow, the backend's own call elsewhere. A wrong weight, layer or
+      preprocessing moves the outputs by orders of magnitude more than ``atol``;
+    - ``model`` itself (eager call) against that reference: what folding and tracing change.
+      A traced graph sums in other orders than an eager call (fused convolutions), which moved
+      a ResNet34-encoder U-Net's outputs by 1.3e-5, and folding rounds the products once more.
+      A model whose eager and traced calls already differ by more than ``atol`` is numerically
+      unstable (activations of order 1e4 and more, as a deep encoder from random weights whose
+      BatchNorm statistics have not been learned yet: EfficientNetV2-L after a few steps): no
+      export can match both, so this second check only warns for it, naming the difference.
 
     ``sample`` (N, H, W, C) may have any size: it is zero-padded to the network's stride.
     ``model`` may run on any backend: the SavedModel is served by TensorFlow.
@@ -187,23 +197,34 @@ def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float 
     sample, _ = pad_to_multiple(np.asarray(sample, np.float32), network_stride(model))
     loaded = load_saved_model(path)
     served = np.asarray(loaded.serve(sample))
-    called = keras.ops.convert_to_numpy(final_output(model(sample, training=False)))
-    expected = called
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        traced = tf.function(lambda x: final_output(model(x, training=False)))
-        expected = traced(tf.constant(sample)).numpy()
-        unstable = float(np.max(np.abs(expected - called)))
-        if unstable > atol:
-            warnings.warn(f"the model's eager and graph outputs differ by {unstable:.3g} on the "
-                          "check's sample: it is numerically unstable there (exploding "
-                          "activations?); the SavedModel was checked against the graph",
-                          RuntimeWarning, stacklevel=2)
-    diff = float(np.max(np.abs(served - expected)))
+    exported = fold_batchnorm(model) if fold else model
+    reference = _as_served(exported, sample)
+    diff = float(np.max(np.abs(served - reference)))
     if diff > atol:
         raise RuntimeError(f"exported model differs from the Keras model by {diff:.3g}")
-    return diff
+    called = keras.ops.convert_to_numpy(final_output(model(sample, training=False)))
+    drift = float(np.max(np.abs(called - reference)))
+    if drift > atol:
+        unstable = float(np.max(np.abs(called - _as_served(model, sample))))
+        if unstable <= atol:
+            raise RuntimeError(f"folding BatchNormalization changed the outputs by "
+                               f"{drift:.3g}")
+        warnings.warn(f"the model's eager and graph outputs differ by {unstable:.3g} on the "
+                      "check's sample: it is numerically unstable there (exploding "
+                      "activations?); the SavedModel was checked against the graph",
+                      RuntimeWarning, stacklevel=2)
+    return max(diff, drift if drift <= atol else 0.0)
+
+
+def _as_served(model: keras.Model, sample: np.ndarray) -> np.ndarray:
+    """``model``'s probabilities on ``sample`` as a SavedModel computes them: traced as a graph
+    on TensorFlow, the backend's own call elsewhere."""
+    if keras.backend.backend() != "tensorflow":
+        return keras.ops.convert_to_numpy(final_output(model(sample, training=False)))
+    import tensorflow as tf
+
+    traced = tf.function(lambda x: final_output(model(x, training=False)))
+    return traced(tf.constant(sample)).numpy()
 
 
 def export_onnx(model: keras.Model, path: str, opset: int = 17) -> None:
@@ -225,7 +246,7 @@ def export_onnx(model: keras.Model, path: str, opset: int = 17) -> None:
 
 
 def export(model_path: str, output: str, fmt: str = "saved_model",
-           sample: np.ndarray | None = None) -> str:
+           sample: np.ndarray | None = None, fold: bool = True) -> str:
     """Export the ``.keras`` model at ``model_path`` into the directory ``output``.
 
     On a backend that cannot write ``fmt`` in process (ONNX: all but TensorFlow; SavedModel:
@@ -233,7 +254,8 @@ def export(model_path: str, output: str, fmt: str = "saved_model",
     by reloading it and comparing its ``serve`` output with the Keras model on this backend, on
     ``sample`` (N, H, W, C; padded to the network's stride) or else a random batch of two images
     of the model's input size, or, for a size-free model, squares of twice the network stride.
-    A progress bar follows the steps.
+    ``fold``: serve the graph with BatchNormalization folded into the convolutions
+    (:func:`export_saved_model`). A progress bar follows the steps.
 
     Returns:
         The path written: ``output`` (SavedModel) or ``output/model.onnx``.
@@ -251,11 +273,11 @@ def export(model_path: str, output: str, fmt: str = "saved_model",
               else backend.current() in NATIVE_EXPORT_BACKENDS)
     target = os.path.join(output, ONNX_FILE) if fmt == "onnx" else output
     if not native:
-        export_in_tensorflow(model_path, output, fmt)
+        export_in_tensorflow(model_path, output, fmt, fold)
     elif fmt == "onnx":
-        export_onnx(model, target)
+        export_onnx(fold_batchnorm(model) if fold else model, target)
     else:
-        export_saved_model(model, output)
+        export_saved_model(model, output, fold)
     progress.update(2)
     if fmt == "saved_model":
         if sample is None:
@@ -264,6 +286,6 @@ def export(model_path: str, output: str, fmt: str = "saved_model",
                 height = width = 2 * network_stride(model)
             sample = np.random.default_rng(0).standard_normal(
                 (2, height, width, channels)).astype(np.float32)
-        check_export(model, output, sample)
+        check_export(model, output, sample, fold=fold)
     progress.update(3, finalize=True)
     return target

@@ -60,7 +60,7 @@ from keras_seg.inference import postprocess as post_lib
 from keras_seg.inference.ensemble import Ensemble, InferenceOptions
 from keras_seg.inference.splits import SPLIT_CHOICES, SPLITS, volume_splits
 from keras_seg.inference.whole_image import whole_image_predict
-from keras_seg.models import inference_model
+from keras_seg.models import fold_batchnorm, inference_model
 
 RUN_CONFIG = "config.yaml"
 GIF_FRAME_MS = 150
@@ -86,8 +86,13 @@ class Predictor:
     handle: object = None
 
 
-def load_predictor(path: str) -> Predictor:
-    """Load a ``.keras`` file, a SavedModel directory, or a run directory (its best.keras)."""
+def load_predictor(path: str, fold: bool = True) -> Predictor:
+    """Load a ``.keras`` file, a SavedModel directory, or a run directory (its best.keras).
+
+    ``fold``: predict with :func:`keras_seg.models.fold_batchnorm`'s copy of a ``.keras``
+    model (BatchNormalization folded into the convolutions: the same probabilities within
+    float32 round-off, about 2x faster under bfloat16). A SavedModel runs as exported.
+    """
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "saved_model.pb")):
         if not os.path.isfile(os.path.join(path, "best.keras")):
             raise UserError(f"{path} is neither a SavedModel nor a run directory with best.keras")
@@ -99,6 +104,8 @@ def load_predictor(path: str) -> Predictor:
     if not os.path.exists(path):
         raise UserError(f"model not found: {path}")
     model = inference_model(load_keras_model(path))
+    if fold:
+        model = fold_batchnorm(model)
     return Predictor(model.predict_on_batch, int(model.inputs[0].shape[-1]),
                      network_stride(model), model)
 
@@ -340,10 +347,10 @@ def score_volume(result: VolumePrediction, found: list[np.ndarray], source: dict
 
 
 def _open(model_paths: Sequence[str], data: str | None, data_dir: str | None,
-          image_size: int | str | None, options: dict | None, inference: InferenceOptions
-          ) -> tuple[Ensemble, dict, VolumeReader]:
+          image_size: int | str | None, options: dict | None, inference: InferenceOptions,
+          fold: bool = True) -> tuple[Ensemble, dict, VolumeReader]:
     """The models as one :class:`Ensemble`, the data source and its reader."""
-    predictors = [load_predictor(m) for m in model_paths]
+    predictors = [load_predictor(m, fold) for m in model_paths]
     channels = {p.channels for p in predictors}
     if len(channels) > 1:
         raise UserError(f"the models of the ensemble take different channel counts: "
@@ -367,7 +374,7 @@ def predict(model: str | Sequence[str], *, output: str = "predictions",
             tta: str = "none", window: str = "auto", tile: int | None = None,
             overlap: float = 0.5, postprocess: str = "auto",
             spacing: float | Sequence[float] | None = None, tolerance: float = 1.0,
-            precision: str = "auto", verbose: int = 1) -> dict:
+            precision: str = "auto", fold_batchnorm: bool = True, verbose: int = 1) -> dict:
     """Predict a data set and write the report (see the module docstring) into ``output``.
 
     Args:
@@ -393,6 +400,8 @@ def predict(model: str | Sequence[str], *, output: str = "predictions",
         precision: ``"auto"`` (bfloat16 where the CPU computes it natively on TensorFlow, else
             float32), ``"float32"`` or ``"bfloat16"`` (:func:`keras_seg.backend.
             inference_precision`).
+        fold_batchnorm: predict with BatchNormalization folded into the convolutions
+            (:func:`load_predictor`; default on); False runs the model as saved.
         verbose: 1 shows progress, 0 is silent.
 
     Returns:
@@ -415,7 +424,8 @@ def predict(model: str | Sequence[str], *, output: str = "predictions",
                                  overlap, tta, batch_size)
     chosen = backend.inference_precision(precision)
     with backend.precision_scope(chosen):  # traced inside: the rewrite applies
-        engine, source, reader = _open(paths, data, data_dir, image_size, options, inference)
+        engine, source, reader = _open(paths, data, data_dir, image_size, options, inference,
+                                       fold_batchnorm)
         splits = ensemble_splits(paths, source, reader.volumes)
         volumes = [v for v in reader.volumes if split == "all" or splits[v] == split]
         if not volumes:

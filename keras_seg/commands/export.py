@@ -16,6 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
                    help="Keras backend to run on (default: KERAS_BACKEND); where it cannot "
                         "write the format itself, a TensorFlow child process does")
+    p.add_argument("--no-fold-batchnorm", dest="fold_batchnorm", action="store_false",
+                   help="keep BatchNormalization as separate layers in the exported graph "
+                        "(default: folded into the convolutions, same outputs, faster)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -24,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from keras_seg.backend import current
     from keras_seg.export import export
 
-    path = export(args.model, args.output, args.format)
+    path = export(args.model, args.output, args.format, fold=args.fold_batchnorm)
     print(f"exported {path} (Keras backend: {current()})")
     return 0

@@ -31,6 +31,7 @@ from keras_seg.models.attention_unet import attention_unet
 from keras_seg.models.deep_supervision import DeepSupervisionHeads, head_count
 from keras_seg.models.deeplabv3_plus import deeplabv3_plus
 from keras_seg.models.encoders import ENCODER_NAMES, set_encoder_trainable
+from keras_seg.models.fold import fold_batchnorm
 from keras_seg.models.fpn import fpn
 from keras_seg.models.res_unet import res_unet
 from keras_seg.models.unet import unet
@@ -56,6 +57,7 @@ __all__ = [
     "attention_unet",
     "deep_supervision_weights",
     "deeplabv3_plus",
+    "fold_batchnorm",
     "fpn",
     "get_model",
     "head_count",

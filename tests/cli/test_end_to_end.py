@@ -107,3 +107,36 @@ def test_export_command_writes_a_checked_saved_model(run_dir, tmp_path):
         x = np.random.default_rng(batch).standard_normal((batch, 24, 40, 3)).astype(np.float32)
         np.testing.assert_allclose(np.asarray(loaded.serve(x)),
                                    np.asarray(model(x, training=False)), atol=1e-5)
+
+
+def test_predict_folds_batchnorm_by_default_and_gives_the_masks_of_the_model_as_saved(
+        run_dir, tmp_path):
+    common = ["--model", str(run_dir), "--data-option", "num_volumes=2",
+              "--data-option", "slices_per_volume=3", "--postprocess", "none"]
+    assert cli.main(["predict", *common, "--output", str(tmp_path / "folded")]) == 0
+    assert cli.main(["predict", *common, "--no-fold-batchnorm",
+                     "--output", str(tmp_path / "as_saved")]) == 0
+    for name in ("synthetic_000_1", "synthetic_001_3"):
+        folded = np.asarray(Image.open(tmp_path / "folded" / "masks" / f"{name}.png"))
+        as_saved = np.asarray(Image.open(tmp_path / "as_saved" / "masks" / f"{name}.png"))
+        assert np.mean(folded == as_saved) > 0.999  # a pixel at 0.5 +- 1e-6 may flip
+    rows = [pd.read_csv(tmp_path / out / "per_volume_dsc.csv") for out in ("folded", "as_saved")]
+    np.testing.assert_allclose(rows[0]["dsc"], rows[1]["dsc"], atol=0.01)
+
+
+def test_export_folds_batchnorm_unless_told_not_to(run_dir, tmp_path):
+    model = keras.models.load_model(run_dir / "best.keras")
+    norms = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    assert norms > 0
+    for flag, out in (([], "folded"), (["--no-fold-batchnorm"], "as_saved")):
+        assert cli.main(["export", "--model", str(run_dir / "best.keras"), "--output",
+                         str(tmp_path / out), *flag]) == 0
+    folded = load_saved_model(str(tmp_path / "folded"))
+    as_saved = load_saved_model(str(tmp_path / "as_saved"))
+    # each folded BatchNormalization takes its 4 variables (gamma, beta, mean, variance) and
+    # gives its convolution a bias: 3 fewer variables each
+    assert len(as_saved.variables) - len(folded.variables) == 3 * norms
+    x = np.random.default_rng(7).standard_normal((2, 32, 32, 3)).astype(np.float32)
+    expected = np.asarray(model(x, training=False))
+    for loaded in (folded, as_saved):
+        np.testing.assert_allclose(np.asarray(loaded.serve(x)), expected, atol=1e-5)
