@@ -191,8 +191,12 @@ def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float 
       BatchNorm statistics have not been learned yet: EfficientNetV2-L after a few steps): no
       export can match both, so this second check only warns for it, naming the difference.
 
+    ``fold`` must be what the SavedModel was written with (:func:`export_saved_model`).
     ``sample`` (N, H, W, C) may have any size: it is zero-padded to the network's stride.
     ``model`` may run on any backend: the SavedModel is served by TensorFlow.
+
+    Returns:
+        The larger of the two differences (the first alone for an unstable model).
     """
     sample, _ = pad_to_multiple(np.asarray(sample, np.float32), network_stride(model))
     loaded = load_saved_model(path)

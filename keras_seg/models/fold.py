@@ -14,8 +14,9 @@ encoders cloned too); the original is untouched. Folded are ``Conv2D``, ``Depthw
 ``SeparableConv2D`` layers without activation whose only consumer is a BatchNormalization over
 the channel axis (the U-Net blocks, ResNet, EfficientNet and MobileNet encoders, DeepLabV3+'s
 ASPP). A BatchNormalization after anything else stays (DenseNet's pre-activation BN, for
-example). The copy is for inference only: folded BatchNormalizations have no statistics left
-to train.
+example), and so do layers under a mixed-precision policy (the folded kernel would be rounded
+after scaling) and a convolution whose output is also a model's output. The copy is for
+inference only: folded BatchNormalizations have no statistics left to train.
 
 ``predict`` and ``export`` fold by default (``--no-fold-batchnorm`` turns it off).
 """
@@ -39,22 +40,40 @@ class FoldedBatchNorm(keras.layers.Layer):
         return input_shape
 
 
+def _output_ids(model: keras.Model) -> set[int]:
+    """ids of the output tensors of ``model`` and of every model nested in it."""
+    models = [model, *(layer for layer in model._flatten_layers(include_self=False,
+                                                                recursive=True)
+                       if isinstance(layer, keras.Model))]
+    return {id(t) for m in models for t in keras.tree.flatten(m.outputs)}
+
+
+def _float32(layer) -> bool:
+    return getattr(layer.dtype_policy, "compute_dtype", None) == "float32"
+
+
 def _folds(model: keras.Model) -> dict[int, tuple]:
     """``{id(convolution): (convolution, its BatchNormalization)}`` of every foldable pair, in
-    nested models too."""
+    nested models too.
+
+    Both must compute in float32: under a mixed policy the folded kernel would be rounded to
+    bfloat16 / float16 after scaling, not before (outputs about 1e-2 away).
+    """
+    outputs = _output_ids(model)
     pairs = {}
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
         axis = layer.axis if isinstance(layer.axis, int) else None
-        if axis not in (-1, 3) or len(layer._inbound_nodes) != 1:
+        if axis not in (-1, 3) or len(layer._inbound_nodes) != 1 or not _float32(layer):
             continue
         inputs = layer._inbound_nodes[0].input_tensors
         if len(inputs) != 1:
             continue
         conv = inputs[0]._keras_history.operation
         if (type(conv) in FOLDABLE and len(conv._outbound_nodes) == 1
-                and len(conv._inbound_nodes) == 1
+                and len(conv._inbound_nodes) == 1 and id(inputs[0]) not in outputs
+                and _float32(conv)
                 and conv.activation is keras.activations.linear
                 and getattr(conv, "groups", 1) == 1 and conv.data_format == "channels_last"):
             pairs[id(conv)] = (conv, layer)
@@ -97,7 +116,7 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
 
     def clone(layer):
         if id(layer) in folded_bns:
-            new = FoldedBatchNorm(name=layer.name)
+            new = FoldedBatchNorm(name=layer.name, dtype=layer.dtype_policy)
         else:
             config = layer.get_config()
             if id(layer) in pairs:

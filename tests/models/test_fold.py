@@ -98,3 +98,27 @@ def test_a_convolution_read_by_another_layer_too_is_left_alone():
     normalised = keras.layers.BatchNormalization(name="bn")(features)
     model = keras.Model(inputs, keras.layers.Add()([normalised, features]))
     assert fold_batchnorm(model) is model  # nothing folds: the model itself comes back
+
+
+def test_a_convolution_that_is_also_an_output_is_left_alone():
+    inputs = keras.Input((None, None, 1))
+    features = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inputs)
+    normalised = keras.layers.BatchNormalization(name="bn")(features)
+    model = keras.Model(inputs, [normalised, features])
+    assert fold_batchnorm(model) is model
+
+
+def test_a_mixed_precision_model_is_left_alone_and_exports(tmp_path):
+    from keras_seg.export import check_export, export_saved_model
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = randomise_statistics(get_model("unet", input_shape=(None, None, 3), filters=4,
+                                               depth=2))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert fold_batchnorm(model) is model  # folding would round W s, not W, to bfloat16
+    export_saved_model(model, str(tmp_path / "sm"))
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    assert check_export(model, str(tmp_path / "sm"), x) < 1e-4
