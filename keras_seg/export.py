@@ -227,7 +227,7 @@ def _as_served(model: keras.Model, sample: np.ndarray) -> np.ndarray:
         return keras.ops.convert_to_numpy(final_output(model(sample, training=False)))
     import tensorflow as tf
 
-    traced = tf.function(lambda x: final_output(model(x, training=False)))
+    traced = tf.function(lambda x: final_output(model(x, training=False)), autograph=False)
     return traced(tf.constant(sample)).numpy()
 
 
