@@ -155,7 +155,8 @@ def markdown(paths: list[str]) -> str:
     speed_columns = any("throughput" in r for r in rows.values())
     header = ["encoder", "parameters (256x256x3)"]
     if speed_columns:
-        header += ["forward GFLOP/img", "train img/s", "infer img/s", "peak RSS MB"]
+        header += ["forward GFLOP/img", "train img/s", "infer img/s", "peak RSS MB",
+                   "load (1 min)"]
     header += ["`train.py`, 1 epoch (s)", "`.keras` / SavedModel round trip (max abs diff)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for encoder, record in rows.items():
@@ -177,7 +178,8 @@ def markdown(paths: list[str]) -> str:
             cells += [number(speed.get("forward_gflop_per_img"), 1),
                       number(speed.get("train_img_per_s"), 2),
                       number(speed.get("infer_img_per_s"), 2),
-                      number(speed.get("peak_rss_mb"), 0)]
+                      number(speed.get("peak_rss_mb"), 0),
+                      number(speed.get("load_avg_1m"), 1)]
         lines.append("| " + " | ".join([*cells, fit, trip]) + " |")
     return "\n".join(lines)
 
