@@ -8,9 +8,10 @@ Each figure runs the code path the package runs:
   ``losses.get`` and ``keras.optimizers.Adam``: forward, loss, backward and optimizer update.
   Steps are timed by a callback at each batch end, after ``--warmup`` untimed steps (tracing,
   XLA compilation).
-- ``infer_img_per_s``: ``model.predict`` on in-memory images, ``--batch-size`` per batch, of
-  the model with BatchNormalization folded into its convolutions as ``predict`` runs it
-  (``keras_seg.models.fold_batchnorm``; ``--fold-batchnorm 0``: the model as trained).
+- ``infer_img_per_s``: ``model.predict_on_batch`` per batch of ``--batch-size`` in-memory
+  images (what ``python -m keras_seg predict`` calls), of the model with BatchNormalization
+  folded into its convolutions as ``predict`` runs it (``keras_seg.models.fold_batchnorm``;
+  ``--fold-batchnorm 0``: the model as trained).
 - ``serve_img_per_s``: the SavedModel written by ``keras_seg.export.export_saved_model``
   (folded likewise), reloaded with ``load_saved_model`` and called through its ``serve``
   endpoint per batch.
@@ -151,12 +152,12 @@ def measure(args: argparse.Namespace) -> dict:
     train_cpu = images_per_second(timer.cpu, args.batch_size, args.warmup)
 
     images = data.images[: args.batch_size]
-    batches = np.concatenate([images] * args.infer_steps)
     inference = fold_batchnorm(model) if args.fold_batchnorm else model  # as predict does
-    inference.predict(images, batch_size=args.batch_size, verbose=0)
+    inference.predict_on_batch(images)  # traces; then one call per batch, as predict does
     start = time.perf_counter()
-    inference.predict(batches, batch_size=args.batch_size, verbose=0)
-    infer = len(batches) / (time.perf_counter() - start)
+    for _ in range(args.infer_steps):
+        inference.predict_on_batch(images)
+    infer = args.infer_steps * args.batch_size / (time.perf_counter() - start)
 
     serve = None
     if args.serve_steps:
@@ -196,7 +197,7 @@ def measure(args: argparse.Namespace) -> dict:
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (on)"),
             "train": "model.fit on make_dataset(training=True, augment=True).repeat()",
-            "infer": "fold_batchnorm(model).predict(images, batch_size)",
+            "infer": "fold_batchnorm(model).predict_on_batch(images) per batch",
             "serve": "keras_seg.export SavedModel, serve endpoint",
             "tensorflow": tf.__version__, "keras": keras.__version__,
             "backend_version": backend_version(),
