@@ -7,7 +7,7 @@ arithmetic (in float32 within a few 1e-6 of the unfolded model). What is saved i
 convolution with a bias instead of a convolution and two full-tensor element-wise passes, and
 TensorFlow then fuses convolution, bias and ReLU into one oneDNN kernel: on a CPU with native
 bfloat16 inference under oneDNN's bfloat16 rewrite runs about twice as fast (U-Net 32, 256x256;
-README "Speed"), in float32 about 1.1x.
+README "Speed"), in float32 a few per cent faster.
 
 :func:`fold_batchnorm` returns a new model (new layers and variables, nested models such as the
 encoders cloned too); the original is untouched. Folded are ``Conv2D``, ``DepthwiseConv2D`` and
