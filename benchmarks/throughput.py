@@ -162,8 +162,7 @@ def measure(args: argparse.Namespace) -> dict:
     serve = None
     if args.serve_steps:
         with tempfile.TemporaryDirectory() as tmp:
-            export_saved_model(model, os.path.join(tmp, "saved_model"),
-                               fold=bool(args.fold_batchnorm))
+            export_saved_model(inference, os.path.join(tmp, "saved_model"), fold=False)
             served = load_saved_model(os.path.join(tmp, "saved_model"))
             x = tf.constant(images)
             served.serve(x)

@@ -77,7 +77,7 @@ def network_stride(model: keras.Model, probe_size: int = 1024) -> int:
     return probe_size // min(a for a, b in zip(small, large, strict=True) if b != a)
 
 
-def export_saved_model(model: keras.Model, path: str, fold: bool = True) -> None:
+def export_saved_model(model: keras.Model, path: str, fold: bool = True) -> keras.Model | None:
     """Write ``model`` to ``path`` as a SavedModel with one ``serve`` signature.
 
     ``serve`` takes float32 ``[batch, H, W, C]`` (batch and spatial sizes free, H and W
@@ -86,13 +86,17 @@ def export_saved_model(model: keras.Model, path: str, fold: bool = True) -> None
     BatchNormalization folded into the convolutions (same outputs within float32 round-off,
     faster to serve). On a backend without in-process export the model goes through a
     ``.keras`` file and :func:`export_in_tensorflow`.
+
+    Returns:
+        The Keras model the graph was traced from (the folded copy, or ``model``), for
+        :func:`check_export`; None when a TensorFlow child process exported it.
     """
     if backend.current() not in NATIVE_EXPORT_BACKENDS:
         with tempfile.TemporaryDirectory() as tmp:
             keras_path = os.path.join(tmp, "model.keras")
             model.save(keras_path)
             export_in_tensorflow(keras_path, path, fold=fold)
-        return
+        return None
     backend.require_tensorflow("SavedModel export")
     if fold:
         model = fold_batchnorm(model)
@@ -117,6 +121,7 @@ def export_saved_model(model: keras.Model, path: str, fold: bool = True) -> None
     archive.add_variable_collection(
         "stride", [keras.Variable(stride, dtype="int32", trainable=False, name="stride")])
     archive.write_out(path, verbose=False)
+    return model
 
 
 def export_in_tensorflow(model_path: str, output: str, fmt: str = "saved_model",
@@ -174,13 +179,14 @@ def saved_model_stride(loaded) -> int:
 
 
 def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float = 1e-4,
-                 fold: bool = True) -> float:
+                 exported: keras.Model | None = None) -> float:
     """Reload the SavedModel and return its max abs difference to ``model`` on ``sample``.
 
     Two checks, each within ``atol`` (1e-4 on probabilities):
 
-    - the export: the SavedModel against the model it was written from (``fold``: the
-      :func:`keras_seg.models.fold_batchnorm` copy), called as the SavedModel holds it: traced
+    - the export: the SavedModel against the model it was written from (``exported``, what
+      :func:`export_saved_model` returned; default: :func:`keras_seg.models.fold_batchnorm`'s
+      copy of ``model``, what it writes by default), called as the SavedModel holds it: traced
       as a graph on TensorFlow, the backend's own call elsewhere. A wrong weight, layer or
       preprocessing moves the outputs by orders of magnitude more than ``atol``;
     - ``model`` itself (eager call) against that reference: what folding and tracing change.
@@ -191,7 +197,6 @@ def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float 
       BatchNorm statistics have not been learned yet: EfficientNetV2-L after a few steps): no
       export can match both, so this second check only warns for it, naming the difference.
 
-    ``fold`` must be what the SavedModel was written with (:func:`export_saved_model`).
     ``sample`` (N, H, W, C) may have any size: it is zero-padded to the network's stride.
     ``model`` may run on any backend: the SavedModel is served by TensorFlow.
 
@@ -201,7 +206,8 @@ def check_export(model: keras.Model, path: str, sample: np.ndarray, atol: float 
     sample, _ = pad_to_multiple(np.asarray(sample, np.float32), network_stride(model))
     loaded = load_saved_model(path)
     served = np.asarray(loaded.serve(sample))
-    exported = fold_batchnorm(model) if fold else model
+    if exported is None:
+        exported = fold_batchnorm(model)
     reference = _as_served(exported, sample)
     diff = float(np.max(np.abs(served - reference)))
     if diff > atol:
@@ -276,12 +282,14 @@ def export(model_path: str, output: str, fmt: str = "saved_model",
     native = (backend.current() == "tensorflow" if fmt == "onnx"
               else backend.current() in NATIVE_EXPORT_BACKENDS)
     target = os.path.join(output, ONNX_FILE) if fmt == "onnx" else output
+    exported = None  # the model the graph was traced from, when traced in this process
     if not native:
         export_in_tensorflow(model_path, output, fmt, fold)
+        exported = None if fold else model
     elif fmt == "onnx":
         export_onnx(fold_batchnorm(model) if fold else model, target)
     else:
-        export_saved_model(model, output, fold)
+        exported = export_saved_model(model, output, fold)
     progress.update(2)
     if fmt == "saved_model":
         if sample is None:
@@ -290,6 +298,6 @@ def export(model_path: str, output: str, fmt: str = "saved_model",
                 height = width = 2 * network_stride(model)
             sample = np.random.default_rng(0).standard_normal(
                 (2, height, width, channels)).astype(np.float32)
-        check_export(model, output, sample, fold=fold)
+        check_export(model, output, sample, exported=exported)
     progress.update(3, finalize=True)
     return target

@@ -60,7 +60,8 @@ from keras_seg.inference import postprocess as post_lib
 from keras_seg.inference.ensemble import Ensemble, InferenceOptions
 from keras_seg.inference.splits import SPLIT_CHOICES, SPLITS, volume_splits
 from keras_seg.inference.whole_image import whole_image_predict
-from keras_seg.models import fold_batchnorm, inference_model
+from keras_seg.models import fold as fold_lib
+from keras_seg.models import inference_model
 
 RUN_CONFIG = "config.yaml"
 GIF_FRAME_MS = 150
@@ -105,7 +106,7 @@ def load_predictor(path: str, fold: bool = True) -> Predictor:
         raise UserError(f"model not found: {path}")
     model = inference_model(load_keras_model(path))
     if fold:
-        model = fold_batchnorm(model)
+        model = fold_lib.fold_batchnorm(model)
     return Predictor(model.predict_on_batch, int(model.inputs[0].shape[-1]),
                      network_stride(model), model)
 

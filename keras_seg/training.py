@@ -523,8 +523,9 @@ def finish_run(run: Run, data: Data, model: keras.Model, callbacks: Callbacks) -
     best_path = os.path.join(out, "best.keras")
     if os.path.isfile(best_path):
         best = keras.models.load_model(best_path)
-        export_saved_model(best, os.path.join(out, "saved_model"))
-        check_export(best, os.path.join(out, "saved_model"), data.val.images[:2])
+        exported = export_saved_model(best, os.path.join(out, "saved_model"))
+        check_export(best, os.path.join(out, "saved_model"), data.val.images[:2],
+                     exported=exported)
         if run.tcfg["choose_postprocessing"]:
             from keras_seg.predict import choose_postprocessing
 

@@ -40,11 +40,10 @@ class FoldedBatchNorm(keras.layers.Layer):
         return input_shape
 
 
-def _output_ids(model: keras.Model) -> set[int]:
-    """ids of the output tensors of ``model`` and of every model nested in it."""
-    models = [model, *(layer for layer in model._flatten_layers(include_self=False,
-                                                                recursive=True)
-                       if isinstance(layer, keras.Model))]
+def _output_ids(model: keras.Model, layers: list) -> set[int]:
+    """ids of the output tensors of ``model`` and of the models nested in it (among ``layers``,
+    its layers at every depth)."""
+    models = [model, *(layer for layer in layers if isinstance(layer, keras.Model))]
     return {id(t) for m in models for t in keras.tree.flatten(m.outputs)}
 
 
@@ -59,9 +58,10 @@ def _folds(model: keras.Model) -> dict[int, tuple]:
     Both must compute in float32: under a mixed policy the folded kernel would be rounded to
     bfloat16 / float16 after scaling, not before (outputs about 1e-2 away).
     """
-    outputs = _output_ids(model)
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    outputs = _output_ids(model, layers)
     pairs = {}
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in layers:
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
         axis = layer.axis if isinstance(layer.axis, int) else None

@@ -122,6 +122,16 @@ def test_predict_folds_batchnorm_by_default_and_gives_the_masks_of_the_model_as_
         assert np.mean(folded == as_saved) > 0.999  # a pixel at 0.5 +- 1e-6 may flip
     rows = [pd.read_csv(tmp_path / out / "per_volume_dsc.csv") for out in ("folded", "as_saved")]
     np.testing.assert_allclose(rows[0]["dsc"], rows[1]["dsc"], atol=0.01)
+    from keras_seg.models.fold import FoldedBatchNorm
+    from keras_seg.predict import load_predictor
+
+    def folded_layers(fold):
+        model = load_predictor(str(run_dir), fold).handle
+        return sum(isinstance(layer, FoldedBatchNorm) for layer in model.layers)
+
+    norms = sum(isinstance(layer, keras.layers.BatchNormalization)
+                for layer in keras.models.load_model(run_dir / "best.keras").layers)
+    assert norms > 0 and folded_layers(True) == norms and folded_layers(False) == 0
 
 
 def test_export_folds_batchnorm_unless_told_not_to(run_dir, tmp_path):
