@@ -11,7 +11,9 @@ What each backend supports here (anything else is refused with one line):
   ``none``, ``mirrored`` (keras.distribution.DataParallel over all local devices); torch ``none``.
 - ``--jit``: tensorflow compiles with XLA when asked; jax always compiles (``jax.jit``); torch
   uses ``torch.compile`` when asked.
-- mixed precision: float16 on a GPU, bfloat16 on a CPU, on every backend.
+- mixed precision: on a TensorFlow CPU with native bfloat16, oneDNN's bfloat16 rewrite with the
+  loss in float32 (the default there); elsewhere Keras' policy, float16 on a GPU, bfloat16 on a
+  CPU (asked for only).
 - SavedModel export: in process on tensorflow and jax (jax2tf), in a TensorFlow child process
   on torch (see ``keras_seg.export``).
 """
@@ -203,17 +205,33 @@ def has_gpu() -> bool:
 
 
 @contextlib.contextmanager
-def mixed_precision_policy(enabled: bool) -> Iterator[str]:
-    """Keras' global dtype policy for the enclosed block; yields its name.
+def mixed_precision_policy(enabled: bool | str) -> Iterator[str]:
+    """Train the enclosed block in mixed precision; yields what runs: a Keras policy name, or
+    ``onednn_bfloat16``.
 
-    Enabled: ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU (float16 has no fast CPU
-    path on any backend); disabled: the policy in force is kept. The previous policy is
-    restored on exit. TensorFlow's oneDNN bfloat16 rewrite (:func:`onednn_bfloat16`) is not
-    used for training: it also rewrites the loss, and BCE + log-Dice went non-finite at the
-    first batch under it (inference only: :func:`inference_precision`).
+    ``enabled``: True, False or ``"auto"`` (the config's default: True exactly where the
+    oneDNN rewrite below applies, so a GPU or another backend trains in float32 unless asked).
+
+    Enabled on a TensorFlow CPU that computes bfloat16 natively (:func:`cpu_has_bfloat16`):
+    oneDNN's bfloat16 graph rewrite (:func:`onednn_bfloat16`) with the loss kept in float32
+    (:data:`FLOAT32_OPS`), turned off again on exit; Keras' policy stays float32, so weights,
+    checkpoints and the optimizer are float32. Keras' ``mixed_bfloat16`` policy would leave
+    TensorFlow's CPU convolutions in float32 (no gain). Elsewhere: Keras' ``mixed_float16`` on a
+    GPU, ``mixed_bfloat16`` on any other CPU, the previous policy restored on exit. Disabled:
+    nothing changes.
     """
     import keras
 
+    native = current() == "tensorflow" and not has_gpu() and cpu_has_bfloat16()
+    if enabled == "auto":
+        enabled = native
+    if enabled and native:
+        onednn_bfloat16(True)
+        try:
+            yield "onednn_bfloat16"
+        finally:
+            onednn_bfloat16(False)
+        return
     previous = keras.mixed_precision.global_policy()
     if enabled:
         keras.mixed_precision.set_global_policy("mixed_float16" if has_gpu() else "mixed_bfloat16")
@@ -265,22 +283,44 @@ def cpu_has_bfloat16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+# Ops oneDNN's bfloat16 rewrite must leave in float32: the network's output activations and the
+# transcendental functions and reductions a loss is made of. The rewrite's own lists are about
+# speed: it rewrote sigmoid, log and the sums of BCE + log-Dice too, and a saturated sigmoid then
+# rounds to exactly 1 in bfloat16 (8 bits of mantissa), so ``log(1 - p)`` is -inf and the
+# training loss NaN. With these in float32 the loss, its inputs and its gradient up to the last
+# convolution are float32 (every loss within 1 % of float32, saturated or not: tests/training).
+FLOAT32_OPS = ("Sigmoid", "Softmax", "LogSoftmax", "Log", "Log1p", "Exp", "Expm1", "Softplus",
+               "Pow", "Sum", "Mean")
+_REWRITE_ENV = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_"
+
+
+def _keep_float32(ops: tuple[str, ...]) -> None:
+    """Put ``ops`` on the rewrite's deny list (and off its other lists: an op on two lists makes
+    it give up). Read by TensorFlow each time it rewrites a graph; a user's own additions to
+    these variables are kept."""
+    for name in ("DENYLIST_ADD", "ALLOWLIST_REMOVE", "INFERLIST_REMOVE", "CLEARLIST_REMOVE"):
+        key = _REWRITE_ENV + name
+        listed = [op for op in os.environ.get(key, "").split(",") if op]
+        os.environ[key] = ",".join(listed + [op for op in ops if op not in listed])
+
+
 def onednn_bfloat16(enabled: bool) -> bool:
     """Turn TensorFlow's oneDNN bfloat16 graph rewrite on or off for this process.
 
     Grappler's ``auto_mixed_precision_onednn_bfloat16`` rewrites every graph TensorFlow runs
-    from then on (Keras' predict and train functions, a SavedModel's signatures) to compute
-    convolutions and matrix products in bfloat16 on oneDNN; variables, inputs and outputs stay
-    float32. Its lists are about ops, not meaning: a loss traced in the same graph is rewritten
-    too (BCE + log-Dice went non-finite at the first training batch), which is why only
-    prediction uses it (:func:`precision_scope`). Unlike Keras' ``mixed_bfloat16`` policy it
-    reaches oneDNN's bfloat16 kernels on the CPU. It takes effect for functions traced after
-    the call. Only on TensorFlow; returns whether it is on.
+    from then on (Keras' train and predict functions, a SavedModel's signatures) to compute
+    convolutions, matrix products, BatchNormalization and the elementwise ops between them in
+    bfloat16 on oneDNN; variables, inputs and outputs stay float32, and so do the ops of
+    :data:`FLOAT32_OPS` (the output activation and the loss). Unlike Keras' ``mixed_bfloat16``
+    policy it reaches oneDNN's bfloat16 kernels on the CPU. It takes effect for functions traced
+    after the call. Only on TensorFlow; returns whether it is on.
     """
     if current() != "tensorflow":
         return False
     import tensorflow as tf
 
+    if enabled:
+        _keep_float32(FLOAT32_OPS)
     tf.config.optimizer.set_experimental_options(
         {"auto_mixed_precision_onednn_bfloat16": bool(enabled)})
     return bool(enabled)

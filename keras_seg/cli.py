@@ -39,7 +39,7 @@ def _train_parser() -> argparse.ArgumentParser:
         help_text = f"{setting.help} [{setting.key}: {setting.kind.describe}]"
         if setting.key == "data.options":
             add_data_option(p, help_text)
-        elif setting.kind.describe == "true or false":
+        elif setting.kind.describe in ("true or false", "true, false or auto"):
             p.add_argument(setting.option, dest=_dest(setting), default=None,
                            action=argparse.BooleanOptionalAction, help=help_text)
         else:

@@ -116,6 +116,15 @@ def boolean() -> Kind:
     return Kind("true or false", check)
 
 
+def boolean_or_auto() -> Kind:
+    """``true``, ``false`` or ``"auto"`` (decided where it is used, from the hardware)."""
+    def check(key, value):
+        if not isinstance(value, bool) and value != "auto":
+            raise _bad(key, "true, false or auto", value)
+        return value
+    return Kind("true, false or auto", check)
+
+
 def choice(names: Callable[[], tuple[str, ...]] | tuple[str, ...], what: str,
            nullable: bool = False) -> Kind:
     """One of ``names`` (a tuple, or a function returning the registry's names)."""
@@ -285,8 +294,10 @@ SETTINGS: tuple[Setting, ...] = (
             "learning-rate schedule: constant, cosine (to 0 over the run), plateau (halve "
             "when val_dsc stalls 5 epochs)"),
     Setting("training.seed", 0, SEED, "seed of weights, shuffling and augmentation"),
-    Setting("training.mixed_precision", False, boolean(),
-            "mixed precision: float16 on GPU, bfloat16 on CPU"),
+    Setting("training.mixed_precision", "auto", boolean_or_auto(),
+            "mixed precision: bfloat16 (oneDNN, loss in float32) on a TensorFlow CPU with "
+            "native bfloat16, float16 on a GPU, Keras' bfloat16 policy elsewhere; auto: on "
+            "only where bfloat16 is native to a TensorFlow CPU (see README Speed)"),
     Setting("training.jit", False, boolean(), "XLA compilation (TensorFlow backend)"),
     Setting("training.distribute", "none", choice(DISTRIBUTE, "distribute"),
             "none, mirrored (all local devices) or multi_worker (TF_CONFIG); see README Backends"),

@@ -316,6 +316,7 @@ class Run:
     state: dict | None = None
     verbose: int = 1
     heads: int = 1  # deep-supervision heads the model trains (1: none)
+    precision: str = "float32"  # what trained: a Keras policy name or "onednn_bfloat16"
 
     @property
     def tcfg(self) -> dict:
@@ -516,6 +517,7 @@ def finish_run(run: Run, data: Data, model: keras.Model, callbacks: Callbacks) -
         "parameters": int(sum(keras.ops.size(w) for w in model.trainable_weights)),
         "lr": float(run.tcfg["lr"]),
         "backend": backend.current(),
+        "precision": run.precision,
     }
     if guard.where is not None:
         summary["stopped"] = (f"non-finite loss at epoch {guard.where[0]}, batch "
@@ -558,7 +560,8 @@ def train(config: dict, *, overwrite: bool = False, verbose: int | None = None) 
         callbacks = None
         try:
             with run.directory:  # only once the model and the data are known good
-                with backend.mixed_precision_policy(bool(run.tcfg["mixed_precision"])):
+                with backend.mixed_precision_policy(run.tcfg["mixed_precision"]) as precision:
+                    run.precision = precision
                     model = _for_strategy(build_or_restore(run, data), run)
                     _start_files(run, overwrite)  # after a resumed checkpoint passed its checks
                     make_datasets(run, data, model)
@@ -641,7 +644,7 @@ def find_learning_rate(config: dict, *, overwrite: bool = False,
         keras.utils.set_random_seed(run.tcfg["seed"])
         data = load_data(run)
         with run.directory:
-            with backend.mixed_precision_policy(bool(run.tcfg["mixed_precision"])):
+            with backend.mixed_precision_policy(run.tcfg["mixed_precision"]):
                 model = _for_strategy(build_or_restore(run, data), run)
                 _start_files(run, overwrite)
                 make_datasets(run, data, model)

@@ -38,3 +38,16 @@ def _keras_dtype_policy():
     policy = keras.mixed_precision.global_policy()
     yield
     keras.mixed_precision.set_global_policy(policy)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _float32_unless_asked():
+    """In-process tests run in float32 on any CPU: ``precision: auto`` and ``mixed_precision:
+    auto`` would pick bfloat16 on a CPU with native bfloat16, and most tests compare against
+    float32 numpy. bfloat16 has its own tests (tests/test_bfloat16_training.py,
+    tests/inference/test_precision.py), which ask for it or patch this back."""
+    from keras_seg import backend
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backend, "cpu_has_bfloat16", lambda: False)
+        yield

@@ -54,7 +54,7 @@ def test_every_key_has_a_flag_and_set_reaches_it(key):
     value = OTHER[key]
     if key == "data.options":
         via_flag = _parse("--data-option", "crop_to_brain=true")
-    elif setting.kind.describe == "true or false":
+    elif setting.kind.describe in ("true or false", "true, false or auto"):
         via_flag = _parse(setting.option if value else "--no-" + setting.option[2:])
     else:
         text = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
@@ -65,6 +65,16 @@ def test_every_key_has_a_flag_and_set_reaches_it(key):
         "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value))
     set_text = set_text.lower() if isinstance(value, bool) else set_text
     assert _get(_parse("--set", f"{key}={set_text}"), key) == value
+
+
+def test_mixed_precision_is_auto_true_or_false():
+    assert schema.BY_KEY["training.mixed_precision"].default == "auto"
+    assert _get(_parse("--no-mixed-precision"), "training.mixed_precision") is False
+    assert _get(_parse("--set", "training.mixed_precision=auto"),
+                "training.mixed_precision") == "auto"
+    assert config.resolve(None, {})["training"]["mixed_precision"] == "auto"
+    with pytest.raises(UserError, match="training.mixed_precision.*true, false or auto"):
+        config.resolve(None, _parse("--set", "training.mixed_precision=fast"))
 
 
 def test_set_reaches_model_and_loss_options_and_refuses_unknown_keys():

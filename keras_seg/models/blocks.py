@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_seg.models.batchnorm import BatchNormalization
 from keras_seg.models.bilinear_upsampling import BilinearUpSampling2D
 
 BN_MOMENTUM = 0.9
@@ -101,8 +102,9 @@ def check_positive_int(value: int, option: str, model_name: str) -> None:
 
 
 def batch_norm(x, name: str):
-    """BatchNormalization with the PyTorch-default statistics settings (see module docstring)."""
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+    """BatchNormalization with the PyTorch-default statistics settings (see module docstring),
+    trained through TensorFlow's fused kernel there (:mod:`keras_seg.models.batchnorm`)."""
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
 def conv_block(x, filters: int, name: str):

@@ -32,6 +32,7 @@ import numpy as np
 
 from keras_seg.errors import UserError
 from keras_seg.models import blocks
+from keras_seg.models.batchnorm import BatchNormalization
 from keras_seg.models.preprocessing import ChannelAffine
 from keras_seg.models.res_unet import resnet34_encoder
 
@@ -249,6 +250,8 @@ def encoder_features(
         config["name"] = prefix + layer.name
         if isinstance(layer, keras.layers.BatchNormalization):
             config["momentum"] = blocks.BN_MOMENTUM  # see blocks.py: short trainings
+            # Keras' layer with TensorFlow's fused training kernel (keras_seg.models.batchnorm)
+            return BatchNormalization.from_config(config)
         if isinstance(layer, keras.Sequential):  # ConvNeXt's stem: built on its call instead
             config.pop("build_input_shape", None)
             config["layers"] = [{k: v for k, v in c.items() if k != "build_config"}

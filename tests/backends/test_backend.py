@@ -73,7 +73,10 @@ def test_no_distribution_builds_plain_variables():
     assert [tuple(w.shape) for w in model.weights] == [(3, 2), (2,)]
 
 
-def test_mixed_precision_is_bfloat16_on_cpu_and_restored():
+def test_mixed_precision_is_bfloat16_on_cpu_and_restored(monkeypatch):
+    """Keras' policy on a CPU without native bfloat16 (with it, TensorFlow trains under oneDNN's
+    rewrite instead: tests/test_bfloat16_training.py)."""
+    monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: False)
     before = keras.mixed_precision.global_policy().name
     assert not backend.has_gpu()  # the tests run on CPU wheels
     with backend.mixed_precision_policy(True) as policy:
