@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_seg import backend, losses
+from keras_seg import backend, losses, training
 from keras_seg import config as config_lib
-from keras_seg import training
 from keras_seg.models import get_model
 
 NATIVE = backend.cpu_has_bfloat16() and backend.current() == "tensorflow"
