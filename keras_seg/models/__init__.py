@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 from keras_seg.models.attention_unet import attention_unet
+from keras_seg.models.batchnorm import BatchNormalization
 from keras_seg.models.deep_supervision import DeepSupervisionHeads, head_count
 from keras_seg.models.deeplabv3_plus import deeplabv3_plus
 from keras_seg.models.encoders import ENCODER_NAMES, set_encoder_trainable
@@ -49,6 +50,7 @@ MODELS: dict[str, Callable[..., keras.Model]] = {
 MODEL_NAMES = tuple(MODELS)
 
 __all__ = [
+    "BatchNormalization",
     "ENCODER_NAMES",
     "DeepSupervisionHeads",
     "MODELS",
