@@ -67,8 +67,13 @@ def test_every_key_has_a_flag_and_set_reaches_it(key):
     assert _get(_parse("--set", f"{key}={set_text}"), key) == value
 
 
-def test_mixed_precision_is_auto_true_or_false():
+def test_mixed_precision_is_auto_true_or_false(tmp_path):
     assert schema.BY_KEY["training.mixed_precision"].default == "auto"
+    for value in ("auto", True, False):  # a run's config.yaml gives back what it was given
+        resolved = config.resolve(None, {"training": {"mixed_precision": value}})
+        config.save(resolved, str(tmp_path / "config.yaml"))
+        again = config.resolve(str(tmp_path / "config.yaml"), {})
+        assert again["training"]["mixed_precision"] == value
     assert _get(_parse("--no-mixed-precision"), "training.mixed_precision") is False
     assert _get(_parse("--set", "training.mixed_precision=auto"),
                 "training.mixed_precision") == "auto"
