@@ -241,7 +241,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "on torch; jax always compiles")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="keras mixed-precision policy, or onednn_bfloat16: TensorFlow's "
-                             "oneDNN bfloat16 graph rewrite (keras_seg.backend.onednn_bfloat16)")
+                             "oneDNN bfloat16 graph rewrite with the loss in float32 "
+                             "(keras_seg.backend.onednn_bfloat16; what train.py and predict "
+                             "run by default on a CPU with native bfloat16)")
     parser.add_argument("--fold-batchnorm", type=int, choices=(0, 1), default=1,
                         help="infer and serve with BatchNormalization folded into the "
                              "convolutions, as predict and export do (default 1)")
