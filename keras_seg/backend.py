@@ -205,16 +205,17 @@ def has_gpu() -> bool:
 
 
 @contextlib.contextmanager
-def mixed_precision_policy(enabled: bool | str) -> Iterator[str]:
+def mixed_precision_policy(enabled: bool | str, jit: bool = False) -> Iterator[str]:
     """Train the enclosed block in mixed precision; yields what runs: a Keras policy name, or
     ``onednn_bfloat16``.
 
     ``enabled``: True, False or ``"auto"`` (the config's default: True exactly where the
     oneDNN rewrite below applies, so a GPU or another backend trains in float32 unless asked).
 
-    Enabled on a TensorFlow CPU that computes bfloat16 natively (:func:`cpu_has_bfloat16`):
-    oneDNN's bfloat16 graph rewrite (:func:`onednn_bfloat16`) with the loss kept in float32
-    (:data:`FLOAT32_OPS`), turned off again on exit; Keras' policy stays float32, so weights,
+    Enabled where the rewrite applies (:func:`onednn_rewrite_applies`: a TensorFlow CPU with
+    native bfloat16, oneDNN on, ``jit`` off): oneDNN's bfloat16 graph rewrite
+    (:func:`onednn_bfloat16`) with the loss kept in float32 (:data:`FLOAT32_OPS`), back to its
+    previous state on exit; Keras' policy stays float32, so weights,
     checkpoints and the optimizer are float32. Keras' ``mixed_bfloat16`` policy would leave
     TensorFlow's CPU convolutions in float32 (no gain). Elsewhere: Keras' ``mixed_float16`` on a
     GPU, ``mixed_bfloat16`` on any other CPU, the previous policy restored on exit. Disabled:
@@ -222,15 +223,12 @@ def mixed_precision_policy(enabled: bool | str) -> Iterator[str]:
     """
     import keras
 
-    native = current() == "tensorflow" and not has_gpu() and cpu_has_bfloat16()
+    native = onednn_rewrite_applies(jit)
     if enabled == "auto":
         enabled = native
     if enabled and native:
-        onednn_bfloat16(True)
-        try:
+        with precision_scope("bfloat16"):
             yield "onednn_bfloat16"
-        finally:
-            onednn_bfloat16(False)
         return
     previous = keras.mixed_precision.global_policy()
     if enabled:
@@ -253,9 +251,8 @@ def inference_precision(requested: str) -> str:
     """
     if requested not in PRECISIONS:
         raise UserError(f"unknown precision {requested!r}; valid: {', '.join(PRECISIONS)}")
-    native = current() == "tensorflow" and not has_gpu() and cpu_has_bfloat16()
     if requested == "auto":
-        return "bfloat16" if native else "float32"
+        return "bfloat16" if onednn_rewrite_applies() else "float32"
     if requested == "bfloat16" and current() != "tensorflow":
         raise UserError(f"--precision bfloat16 needs the tensorflow backend (oneDNN's bfloat16 "
                         f"rewrite), not {current()}")
@@ -264,13 +261,33 @@ def inference_precision(requested: str) -> str:
 
 @contextlib.contextmanager
 def precision_scope(precision: str) -> Iterator[None]:
-    """Run the enclosed inference at ``precision`` (``float32`` or ``bfloat16``), then restore."""
+    """Run the enclosed block at ``precision`` (``float32`` or ``bfloat16``), then put the
+    rewrite back as it was (a server may have turned it on itself)."""
+    was_on = _rewrite_on()
     on = precision == "bfloat16" and onednn_bfloat16(True)
     try:
         yield
     finally:
-        if on:
+        if on and not was_on:
             onednn_bfloat16(False)
+
+
+def _rewrite_on() -> bool:
+    """Whether oneDNN's bfloat16 rewrite is on in this process."""
+    if current() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return bool(tf.config.optimizer.get_experimental_options().get(
+        "auto_mixed_precision_onednn_bfloat16"))
+
+
+def onednn_rewrite_applies(jit: bool = False) -> bool:
+    """Whether oneDNN's bfloat16 rewrite speeds this process up: the TensorFlow backend on a CPU
+    with native bfloat16, oneDNN on (``TF_ENABLE_ONEDNN_OPTS`` not 0), and no XLA (``jit``: XLA
+    compiles the step itself and the rewrite leaves it as it is)."""
+    return (current() == "tensorflow" and not jit and not has_gpu() and cpu_has_bfloat16()
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0")
 
 
 def cpu_has_bfloat16() -> bool:
@@ -288,7 +305,8 @@ def cpu_has_bfloat16() -> bool:
 # speed: it rewrote sigmoid, log and the sums of BCE + log-Dice too, and a saturated sigmoid then
 # rounds to exactly 1 in bfloat16 (8 bits of mantissa), so ``log(1 - p)`` is -inf and the
 # training loss NaN. With these in float32 the loss, its inputs and its gradient up to the last
-# convolution are float32 (every loss within 1 % of float32, saturated or not: tests/training).
+# convolution are float32 (every loss within 1 % of float32, saturated or not:
+# tests/test_bfloat16_training.py).
 FLOAT32_OPS = ("Sigmoid", "Softmax", "LogSoftmax", "Log", "Log1p", "Exp", "Expm1", "Softplus",
                "Pow", "Sum", "Mean")
 _REWRITE_ENV = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_"

@@ -560,8 +560,9 @@ def train(config: dict, *, overwrite: bool = False, verbose: int | None = None) 
         callbacks = None
         try:
             with run.directory:  # only once the model and the data are known good
-                with backend.mixed_precision_policy(run.tcfg["mixed_precision"]) as precision:
-                    run.precision = precision
+                precision = backend.mixed_precision_policy(run.tcfg["mixed_precision"],
+                                                           run.tcfg["jit"])
+                with precision as run.precision:
                     model = _for_strategy(build_or_restore(run, data), run)
                     _start_files(run, overwrite)  # after a resumed checkpoint passed its checks
                     make_datasets(run, data, model)
@@ -644,7 +645,7 @@ def find_learning_rate(config: dict, *, overwrite: bool = False,
         keras.utils.set_random_seed(run.tcfg["seed"])
         data = load_data(run)
         with run.directory:
-            with backend.mixed_precision_policy(run.tcfg["mixed_precision"]):
+            with backend.mixed_precision_policy(run.tcfg["mixed_precision"], run.tcfg["jit"]):
                 model = _for_strategy(build_or_restore(run, data), run)
                 _start_files(run, overwrite)
                 make_datasets(run, data, model)

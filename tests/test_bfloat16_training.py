@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -10,6 +11,8 @@ from keras_seg import config as config_lib
 from keras_seg.models import get_model
 
 NATIVE = backend.cpu_has_bfloat16() and backend.current() == "tensorflow"
+pytestmark = pytest.mark.skipif(backend.current() != "tensorflow" or backend.has_gpu(),
+                                reason="oneDNN's rewrite is TensorFlow's, on a CPU")
 
 
 def _rewrite_on() -> bool:
@@ -30,6 +33,33 @@ def test_native_cpu_trains_under_the_rewrite_with_float32_weights(monkeypatch):
             assert op in backend.os.environ[
                 "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE"].split(",")
     assert not _rewrite_on() and keras.mixed_precision.global_policy().name == before
+
+
+def test_auto_is_the_rewrite_only_where_it_applies(monkeypatch):
+    before = keras.mixed_precision.global_policy().name
+    monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: False)
+    with backend.mixed_precision_policy("auto") as policy:  # not Keras' mixed_bfloat16
+        assert policy == before == "float32" and not _rewrite_on()
+    monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: True)
+    with backend.mixed_precision_policy("auto", jit=True) as policy:  # XLA skips the rewrite
+        assert policy == "float32" and not _rewrite_on()
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    with backend.mixed_precision_policy("auto") as policy:
+        assert policy == "float32" and not _rewrite_on()
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    with backend.mixed_precision_policy("auto") as policy:
+        assert policy == "onednn_bfloat16" and _rewrite_on()
+    assert not _rewrite_on()
+
+
+def test_a_rewrite_turned_on_before_stays_on():
+    backend.onednn_bfloat16(True)
+    try:
+        with backend.precision_scope("bfloat16"):
+            assert _rewrite_on()
+        assert _rewrite_on()
+    finally:
+        backend.onednn_bfloat16(False)
 
 
 def test_a_users_own_rewrite_lists_are_kept(monkeypatch):
@@ -95,6 +125,8 @@ def test_mixed_precision_training_learns_like_float32(tmp_path, monkeypatch):
             "output": str(tmp_path / f"run{int(mixed)}")})
         results[mixed] = training.train(config, verbose=0)
     assert results[True]["precision"] == "onednn_bfloat16"
+    losses_by_run = [pd.read_csv(tmp_path / f"run{i}" / "history.csv")["loss"] for i in (0, 1)]
+    assert losses_by_run[0][0] != losses_by_run[1][0]  # the rewrite really trained
     assert results[False]["precision"] == "float32"
     assert np.isfinite(results[True]["best_val_dsc"])
     assert results[False]["best_val_dsc"] > 0.5

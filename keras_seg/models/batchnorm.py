@@ -11,10 +11,13 @@ kernel for the forward pass and one for its gradient (``FusedBatchNormV3`` and i
 :class:`BatchNormalization` is Keras' layer, same arguments, weights and config, whose training
 call on the TensorFlow backend runs those kernels. It computes what Keras' own call computes:
 normalisation by the biased batch variance, and moving statistics updated with it (the fused
-kernel returns the unbiased variance, which is rescaled by ``(n - 1) / n``); inputs are cast to
-float32 first, as Keras does. Everything else is Keras' call unchanged: inference, a frozen
-layer, the JAX and torch backends, masks, batch renormalisation, ``synchronized=True`` and any
-layout other than channels-last 4-D.
+kernel returns the unbiased variance, which is rescaled by ``(n - 1) / n``, and 0 for a single
+value per channel, where cuDNN returns NaN); float16 and bfloat16 inputs are cast to float32
+first, as Keras does. Everything else is Keras' call unchanged: inference, a frozen layer, the
+JAX and torch backends, masks, batch renormalisation, ``synchronized=True``, float64, any layout
+other than channels-last 4-D, and a step compiled with XLA (``jit_compile=True``), whose
+``FusedBatchNormV3`` computes the variance as E[x^2] - E[x]^2 and loses it, even to a negative
+value and NaN outputs, when the mean is large against the spread.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
         y, mean, unbiased, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x, scale=scale, offset=offset, mean=tf.zeros([0]), variance=tf.zeros([0]),
             epsilon=epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
-        count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), "float32")
-        variance = unbiased * ((count - 1.0) / tf.maximum(count, 1.0))
+        count = tf.cast(tf.size(x, out_type=tf.int64) // channels, "float32")
+        variance = tf.where(count > 1.0, unbiased * ((count - 1.0) / tf.maximum(count, 1.0)), 0.0)
         self.moving_mean.assign(
             tf.cast(self.moving_mean, "float32") * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(
@@ -54,7 +57,21 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
     def _fused(self, inputs, training, mask) -> bool:
-        """Whether this call takes the fused kernel (training, channels-last 4-D, TensorFlow)."""
+        """Whether this call takes the fused kernel (training, channels-last 4-D, TensorFlow,
+        at most float32, not inside an XLA compilation)."""
         return (bool(training) and self.trainable and mask is None and not self.renorm
                 and not self.synchronized and len(inputs.shape) == 4
-                and self.axis in (-1, 3) and keras.backend.backend() == "tensorflow")
+                and self.axis in (-1, 3) and inputs.shape[-1] is not None
+                and keras.backend.standardize_dtype(inputs.dtype) != "float64"
+                and self.compute_dtype != "float64"
+                and keras.backend.backend() == "tensorflow" and not _in_xla())
+
+
+def _in_xla() -> bool:
+    """Whether TensorFlow is tracing a function compiled with XLA (``jit_compile=True``)."""
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TensorFlow's internal module moved
+        return False
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))

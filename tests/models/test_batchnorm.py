@@ -80,6 +80,37 @@ def test_training_runs_the_fused_kernel_and_inference_does_not():
     assert "FusedBatchNormV3" not in ops(False)
 
 
+@pytest.mark.skipif(not TF, reason="XLA through tf.function is TensorFlow's")
+def test_under_xla_keras_own_call_keeps_a_large_mean_exact():
+    """XLA's FusedBatchNormV3 computes E[x^2] - E[x]^2: at mean 100, spread 0.01 that is a
+    negative variance and NaN outputs. Compiled steps take Keras' call instead."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(4)
+    x = tf.constant((100 + 0.01 * rng.normal(size=(16, 8, 8, 3))).astype("float32"))
+    results = []
+    for layer in _pair(rng, 3):
+        y = tf.function(lambda t, layer=layer: layer(t, training=True), jit_compile=True)(x)
+        results.append((y.numpy(), layer.moving_variance.numpy()))
+    (y_ours, var_ours), (y_keras, var_keras) = results
+    assert np.isfinite(y_ours).all() and (var_ours > 0).all()
+    np.testing.assert_allclose(y_ours, y_keras, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(var_ours, var_keras, rtol=1e-6)
+
+
+def test_float64_keeps_its_precision():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float64")
+    try:
+        x = np.random.default_rng(5).normal(3, 2, size=(2, 4, 4, 2))
+        ours, theirs = BatchNormalization(), keras.layers.BatchNormalization()
+        y = [keras.ops.convert_to_numpy(layer(x, training=True)) for layer in (ours, theirs)]
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert y[0].dtype == np.float64
+    np.testing.assert_allclose(y[0], y[1], rtol=1e-12, atol=1e-12)
+
+
 def test_keras_paths_are_kept_where_the_kernel_does_not_apply():
     rng = np.random.default_rng(2)
     # 2-D input (after a Dense layer) and channels-first: Keras' own call
