@@ -263,7 +263,7 @@ def inference_precision(requested: str) -> str:
 def precision_scope(precision: str) -> Iterator[None]:
     """Run the enclosed block at ``precision`` (``float32`` or ``bfloat16``), then put the
     rewrite back as it was (a server may have turned it on itself)."""
-    was_on = _rewrite_on()
+    was_on = onednn_bfloat16_on()
     on = precision == "bfloat16" and onednn_bfloat16(True)
     try:
         yield
@@ -272,7 +272,7 @@ def precision_scope(precision: str) -> Iterator[None]:
             onednn_bfloat16(False)
 
 
-def _rewrite_on() -> bool:
+def onednn_bfloat16_on() -> bool:
     """Whether oneDNN's bfloat16 rewrite is on in this process."""
     if current() != "tensorflow":
         return False

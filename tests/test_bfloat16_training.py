@@ -1,5 +1,7 @@
 """bfloat16 training (oneDNN's rewrite with the loss kept in float32): finite, close to float32."""
 
+import os
+
 import keras
 import numpy as np
 import pandas as pd
@@ -15,49 +17,45 @@ pytestmark = pytest.mark.skipif(backend.current() != "tensorflow" or backend.has
                                 reason="oneDNN's rewrite is TensorFlow's, on a CPU")
 
 
-def _rewrite_on() -> bool:
-    return bool(tf.config.optimizer.get_experimental_options().get(
-        "auto_mixed_precision_onednn_bfloat16"))
-
 
 def test_native_cpu_trains_under_the_rewrite_with_float32_weights(monkeypatch):
     monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: True)
     before = keras.mixed_precision.global_policy().name
     with backend.mixed_precision_policy(True) as policy:
-        assert policy == "onednn_bfloat16" and _rewrite_on()
+        assert policy == "onednn_bfloat16" and backend.onednn_bfloat16_on()
         layer = keras.layers.Dense(2)
         assert (layer.compute_dtype, layer.variable_dtype) == ("float32", "float32")
         for op in ("Sigmoid", "Log", "Sum"):
-            assert op in backend.os.environ[
+            assert op in os.environ[
                 "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_DENYLIST_ADD"].split(",")
-            assert op in backend.os.environ[
+            assert op in os.environ[
                 "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE"].split(",")
-    assert not _rewrite_on() and keras.mixed_precision.global_policy().name == before
+    assert not backend.onednn_bfloat16_on() and keras.mixed_precision.global_policy().name == before
 
 
 def test_auto_is_the_rewrite_only_where_it_applies(monkeypatch):
     before = keras.mixed_precision.global_policy().name
     monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: False)
     with backend.mixed_precision_policy("auto") as policy:  # not Keras' mixed_bfloat16
-        assert policy == before == "float32" and not _rewrite_on()
+        assert policy == before == "float32" and not backend.onednn_bfloat16_on()
     monkeypatch.setattr(backend, "cpu_has_bfloat16", lambda: True)
     with backend.mixed_precision_policy("auto", jit=True) as policy:  # XLA skips the rewrite
-        assert policy == "float32" and not _rewrite_on()
+        assert policy == "float32" and not backend.onednn_bfloat16_on()
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     with backend.mixed_precision_policy("auto") as policy:
-        assert policy == "float32" and not _rewrite_on()
+        assert policy == "float32" and not backend.onednn_bfloat16_on()
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
     with backend.mixed_precision_policy("auto") as policy:
-        assert policy == "onednn_bfloat16" and _rewrite_on()
-    assert not _rewrite_on()
+        assert policy == "onednn_bfloat16" and backend.onednn_bfloat16_on()
+    assert not backend.onednn_bfloat16_on()
 
 
 def test_a_rewrite_turned_on_before_stays_on():
     backend.onednn_bfloat16(True)
     try:
         with backend.precision_scope("bfloat16"):
-            assert _rewrite_on()
-        assert _rewrite_on()
+            assert backend.onednn_bfloat16_on()
+        assert backend.onednn_bfloat16_on()
     finally:
         backend.onednn_bfloat16(False)
 
@@ -67,7 +65,7 @@ def test_a_users_own_rewrite_lists_are_kept(monkeypatch):
     monkeypatch.setenv(key, "Tanh,Log")
     backend.onednn_bfloat16(True)
     backend.onednn_bfloat16(False)
-    listed = backend.os.environ[key].split(",")
+    listed = os.environ[key].split(",")
     assert listed[:2] == ["Tanh", "Log"] and listed.count("Log") == 1
     assert set(backend.FLOAT32_OPS) <= set(listed)
 

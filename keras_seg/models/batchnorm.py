@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_seg import backend
+
 # cuDNN refuses a smaller epsilon; TensorFlow's own fused_batch_norm raises it to this too.
 _CUDNN_MIN_EPSILON = 1.001e-5
 
@@ -42,13 +44,13 @@ class BatchNormalization(keras.layers.BatchNormalization):
         scale = tf.cast(self.gamma, "float32") if self.scale else tf.ones([channels])
         offset = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels])
         epsilon = self.epsilon
-        if epsilon < _CUDNN_MIN_EPSILON and tf.config.list_logical_devices("GPU"):
+        if epsilon < _CUDNN_MIN_EPSILON and backend.has_gpu():
             epsilon = _CUDNN_MIN_EPSILON
         y, mean, unbiased, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x, scale=scale, offset=offset, mean=tf.zeros([0]), variance=tf.zeros([0]),
             epsilon=epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
         count = tf.cast(tf.size(x, out_type=tf.int64) // channels, "float32")
-        variance = tf.where(count > 1.0, unbiased * ((count - 1.0) / tf.maximum(count, 1.0)), 0.0)
+        variance = tf.where(count > 1.0, unbiased * ((count - 1.0) / count), 0.0)
         self.moving_mean.assign(
             tf.cast(self.moving_mean, "float32") * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(
@@ -64,7 +66,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 and self.axis in (-1, 3) and inputs.shape[-1] is not None
                 and keras.backend.standardize_dtype(inputs.dtype) != "float64"
                 and self.compute_dtype != "float64"
-                and keras.backend.backend() == "tensorflow" and not _in_xla())
+                and backend.current() == "tensorflow" and not _in_xla())
 
 
 def _in_xla() -> bool:

@@ -12,10 +12,6 @@ from keras_seg.models import fold_batchnorm, get_model
 NATIVE = backend.cpu_has_bfloat16()
 
 
-def _rewrite_on() -> bool:
-    return bool(tf.config.optimizer.get_experimental_options().get(
-        "auto_mixed_precision_onednn_bfloat16"))
-
 
 def _probabilities(model, x, precision):
     with backend.precision_scope(precision):
@@ -34,7 +30,7 @@ def test_bfloat16_probabilities_are_within_0_02_of_float32():
     assert np.abs(half - full).max() < 0.02
     if NATIVE:  # the rewrite really ran (elsewhere TensorFlow may leave the graph as it is)
         assert np.abs(half - full).max() > 1e-6
-    assert not _rewrite_on()  # the scope puts the process back as it was
+    assert not backend.onednn_bfloat16_on()  # the scope puts the process back as it was
 
 
 def test_folded_batchnorm_under_bfloat16_is_within_0_02_of_the_float32_model():
